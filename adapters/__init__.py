@@ -1,0 +1,1 @@
+"""Engines behind one contract (`adapters.contract.Engine`), picked by name from the registry."""

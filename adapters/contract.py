@@ -1,0 +1,41 @@
+"""The one contract every engine meets: the reference, the seed notebook and every framework."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from harness.init import RunRequest
+from harness.trace import Trace
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """An engine module (or object) that trains one case the way the harness says.
+
+    The harness imports it inside a worker process whose environment (`KERAS_BACKEND`,
+    `JAX_ENABLE_X64`, thread and determinism flags) was set before any framework import.
+    """
+
+    def train(self, request: RunRequest) -> Trace:
+        """Train `request.case` with plain SGD and report what happened.
+
+        Use exactly what the request holds: `request.params` (canonical layout, already in
+        `request.dtype`) as the initial parameters, `request.x`/`request.y` in the batches that
+        `request.batches(epoch)` yields, in that order, and `request.case` for the layers, loss,
+        learning rate and epochs. Never initialise, shuffle or cast on your own.
+
+        Return a Trace with `epoch_losses` (batch-size-weighted mean of the pre-update batch
+        losses), `step_losses`, `final_params` in the canonical layout, `step_params` and
+        `step_grads` when `request.record_steps` is set (None otherwise), and `meta` with at least
+        `framework`, `framework_version`, `observed_dtype` (the precision really computed in,
+        probed, not assumed), `device`, `determinism` and `train_seconds`. A run whose loss becomes
+        inf or nan is a result, not an error: keep training and report the values.
+        """
+        ...
+
+
+@runtime_checkable
+class Probe(Protocol):
+    def probe_precision(self, dtype: str) -> str:
+        """The dtype one forward pass of this engine's layer really computes in for `dtype`."""
+        ...

@@ -1,0 +1,81 @@
+"""Engine names -> where the engine lives and what it needs. Importing this imports no framework."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass, field
+from types import ModuleType
+
+from cases.model import Case
+
+KERAS_INSTALL = "pip install 'backprop-parity[tensorflow]'  (tensorflow-cpu==2.21.0 keras==3.15.1)"
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    name: str
+    module: str  # imported only inside the engine's worker process
+    summary: str
+    requires: tuple[str, ...] = ()  # modules that must be importable (checked without importing)
+    install: str = ""  # what to run when one of them is missing
+    env: dict[str, str] = field(default_factory=dict)  # set before the module is imported
+    applies_to: str | None = None  # "module:function" returning why a case does not apply, or None
+
+    def missing(self) -> list[str]:
+        """Required modules that are not installed."""
+        return [m for m in self.requires if importlib.util.find_spec(m) is None]
+
+    def not_applicable(self, case: Case) -> str | None:
+        """Why this engine cannot run `case` (None when it can)."""
+        if self.applies_to is None:
+            return None
+        module, _, function = self.applies_to.partition(":")
+        return getattr(importlib.import_module(module), function)(case)
+
+    def load(self) -> ModuleType:
+        return importlib.import_module(self.module)
+
+
+def _keras(backend: str, requires: tuple[str, ...], install: str, extra_env: dict[str, str]
+           ) -> EngineSpec:
+    return EngineSpec(
+        name=f"keras-{backend}",
+        module="adapters.keras_engine",
+        summary=f"Keras 3 Sequential/Dense, SGD, fit(shuffle=False) on the {backend} backend",
+        requires=("keras", *requires),
+        install=install,
+        env={"KERAS_BACKEND": backend, **extra_env},
+    )
+
+
+ENGINES: dict[str, EngineSpec] = {
+    spec.name: spec
+    for spec in (
+        EngineSpec("reference", "reference.mlp",
+                   "from-scratch NumPy backpropagation, textbook SGD (the oracle)"),
+        EngineSpec("seed-notebook", "adapters.seed_notebook",
+                   "the seed 002 notebook's own update rules, quirks included",
+                   applies_to="adapters.seed_notebook:not_applicable"),
+        EngineSpec("torch", "adapters.torch_engine",
+                   "PyTorch nn.Linear layers, torch.optim.SGD, a loop over the harness's batches",
+                   requires=("torch",), install="pip install torch==2.13.0"),
+        _keras("tensorflow", ("tensorflow",), KERAS_INSTALL, {}),
+        _keras("torch", ("torch",),
+               "pip install torch==2.13.0 keras==3.15.1", {}),
+        _keras("jax", ("jax",), "pip install 'jax[cpu]' keras==3.15.1",
+               {"JAX_ENABLE_X64": "1"}),
+    )
+}
+
+
+class UnknownEngine(KeyError):
+    def __str__(self) -> str:
+        return f"unknown engine {self.args[0]!r} (known: {', '.join(ENGINES)})"
+
+
+def get_engine(name: str) -> EngineSpec:
+    try:
+        return ENGINES[name]
+    except KeyError:
+        raise UnknownEngine(name) from None

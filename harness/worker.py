@@ -1,0 +1,90 @@
+"""Run one engine on one case in this process: `python -m harness.worker JOB_DIR`.
+
+The parent (harness.runner) writes JOB_DIR/job.json and JOB_DIR/inputs.npz; this process sets the
+engine's environment before any framework is imported, trains, and writes JOB_DIR/trace.npz and
+JOB_DIR/meta.json. A missing framework exits with code 3 and JOB_DIR/unavailable.txt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+EXIT_UNAVAILABLE = 3
+
+
+def main(job_dir: Path) -> int:
+    started = time.perf_counter()
+    job = json.loads((job_dir / "job.json").read_text())
+
+    from adapters.registry import get_engine
+
+    spec = get_engine(job["engine"])
+    os.environ.update(spec.env)  # before the engine module imports its framework
+
+    import numpy as np
+
+    from cases.loader import load_case
+    from harness.init import RunRequest
+
+    case = load_case(job["case_path"])
+    with np.load(job_dir / "inputs.npz") as inputs:
+        arrays = {k: inputs[k] for k in inputs.files}
+    request = RunRequest(
+        case=case,
+        dtype=job["dtype"],
+        params={k.removeprefix("param/"): v for k, v in arrays.items() if k.startswith("param/")},
+        x=arrays["x"],
+        y=arrays["y"],
+        order=arrays["order"],
+        record_steps=job["record_steps"],
+        options=job.get("options", {}),
+    )
+
+    import_started = time.perf_counter()
+    try:
+        engine = spec.load()
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] in spec.requires:
+            message = f"{exc.name} is not installed; install it with: {spec.install}"
+            (job_dir / "unavailable.txt").write_text(message)
+            print(message, file=sys.stderr)
+            return EXIT_UNAVAILABLE
+        raise
+    import_seconds = time.perf_counter() - import_started
+
+    trace = engine.train(request)
+    trace.meta = {
+        "engine": spec.name,
+        "case": case.name,
+        "requested_dtype": request.dtype,
+        **trace.meta,
+        "backend": spec.env.get("KERAS_BACKEND", trace.meta.get("backend")),
+        "import_seconds": import_seconds,
+        "steps": case.steps,
+        "steps_per_second": case.steps / max(trace.meta.get("train_seconds", 0.0), 1e-12),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "environment": {k: os.environ[k] for k in sorted(os.environ) if k in ENV_RECORDED},
+    }
+    trace.meta["wall_seconds"] = time.perf_counter() - started
+    trace.save(job_dir)
+    return 0
+
+
+ENV_RECORDED = {
+    "KERAS_BACKEND", "KERAS_HOME", "JAX_ENABLE_X64", "TF_ENABLE_ONEDNN_OPTS",
+    "TF_DETERMINISTIC_OPS", "NVIDIA_TF32_OVERRIDE", "CUBLAS_WORKSPACE_CONFIG", "OMP_NUM_THREADS",
+    "PYTHONHASHSEED", "XLA_FLAGS", "CUDA_VISIBLE_DEVICES",
+}
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        print("usage: python -m harness.worker JOB_DIR", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(main(Path(sys.argv[1])))

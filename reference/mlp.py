@@ -1,0 +1,108 @@
+"""Textbook backpropagation for a multilayer perceptron, from scratch: the harness's oracle.
+
+Forward:  Z_l = A_{l-1} @ W_l + b_l,   A_l = f_l(Z_l),   A_0 = X
+Backward: dZ_L from the loss, then for l = L..1:
+          dW_l = A_{l-1}.T @ dZ_l,  db_l = sum of dZ_l over the batch,
+          dA_{l-1} = dZ_l @ W_l.T,  dZ_{l-1} = f'_{l-1}(dA_{l-1})
+Update:   every parameter p <- p - lr * dL/dp, all gradients taken at the pre-update parameters
+          (what `torch.optim.SGD` and Keras `fit` do).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from cases.model import Layer
+from harness.init import RunRequest
+from harness.trace import Trace
+from reference import activations, losses
+
+Params = dict[str, np.ndarray]
+
+
+def forward(params: Params, layers: tuple[Layer, ...], x: np.ndarray
+            ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Zs and As of every layer; As[0] is the input, As[-1] the prediction (batch, outputs)."""
+    zs: list[np.ndarray] = []
+    acts = [x]
+    for index, layer in enumerate(layers, start=1):
+        z = acts[-1] @ params[f"W{index}"]  # (batch, units)
+        if layer.bias:
+            z = z + params[f"b{index}"]
+        zs.append(z)
+        acts.append(activations.forward(layer.activation, z))
+    return zs, acts
+
+
+def backward(params: Params, layers: tuple[Layer, ...], zs: list[np.ndarray],
+             acts: list[np.ndarray], grad_out: np.ndarray) -> Params:
+    """Gradients of every parameter, given dL/dA of the output layer (the chain rule)."""
+    grads: Params = {}
+    grad_a = grad_out  # (batch, outputs)
+    for index in range(len(layers), 0, -1):
+        layer = layers[index - 1]
+        grad_z = activations.backward(layer.activation, zs[index - 1], acts[index], grad_a)
+        grads[f"W{index}"] = acts[index - 1].T @ grad_z  # (inputs, units)
+        if layer.bias:
+            grads[f"b{index}"] = grad_z.sum(axis=0)  # (units,)
+        grad_a = grad_z @ params[f"W{index}"].T  # (batch, inputs) of this layer
+    return grads
+
+
+def loss_and_gradients(params: Params, layers: tuple[Layer, ...], loss: str, x: np.ndarray,
+                       y: np.ndarray) -> tuple[np.ndarray, Params]:
+    """The batch loss and dL/dp for every parameter, at `params`."""
+    zs, acts = forward(params, layers, x)
+    grads = backward(params, layers, zs, acts, losses.gradient(loss, acts[-1], y))
+    return losses.value(loss, acts[-1], y), grads
+
+
+def train(request: RunRequest) -> Trace:
+    """Plain SGD over the harness's batches, in the request's dtype throughout."""
+    case = request.case
+    dtype = np.dtype(request.dtype)
+    lr = dtype.type(case.learning_rate)
+    params = {name: value.copy() for name, value in request.params.items()}
+    step_losses = np.empty(case.steps, dtype=dtype)
+    epoch_losses = np.empty(case.epochs, dtype=dtype)
+    record = request.record_steps
+    # Per-step arrays exist only when asked for, so memory does not grow with steps otherwise.
+    shapes = {n: (case.steps, *p.shape) for n, p in params.items()} if record else {}
+    step_params = {n: np.empty(shape, dtype) for n, shape in shapes.items()}
+    step_grads = {n: np.empty(shape, dtype) for n, shape in shapes.items()}
+    step = 0
+    started = time.perf_counter()
+    # Divergence is an outcome to report (inf/nan losses), not an error.
+    with np.errstate(all="ignore"):
+        for epoch in range(case.epochs):
+            total = dtype.type(0)
+            for rows in request.batches(epoch):
+                loss, grads = loss_and_gradients(params, case.layers, case.loss,
+                                                 request.x[rows], request.y[rows])
+                for name in params:
+                    params[name] = params[name] - lr * grads[name]
+                step_losses[step] = loss
+                total += loss * dtype.type(len(rows))
+                if record:
+                    for name in params:
+                        step_params[name][step] = params[name]
+                        step_grads[name][step] = grads[name]
+                step += 1
+            epoch_losses[epoch] = total / dtype.type(case.rows)
+    elapsed = time.perf_counter() - started
+    return Trace(
+        epoch_losses=epoch_losses,
+        step_losses=step_losses,
+        final_params=params,
+        step_params=step_params if record else None,
+        step_grads=step_grads if record else None,
+        meta={
+            "framework": "numpy",
+            "framework_version": np.__version__,
+            "observed_dtype": str(params["W1"].dtype),
+            "device": "cpu",
+            "train_seconds": elapsed,
+        },
+    )
