@@ -1,0 +1,25 @@
+"""Sessions: `nox -s tests` (the CI command), `nox -s compare`, `nox -s lint`, `nox -s bench`."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_existing_virtualenvs = True
+
+# torch is pinned: an unpinned torch pulls a multi-GB CUDA build.
+EVERYTHING = ".[all]"
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite against real PyTorch, TensorFlow, Keras and JAX."""
+    session.install("-e", EVERYTHING)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check the code with ruff."""
+    session.install("ruff")
+    session.run("ruff", "check", ".", *session.posargs)

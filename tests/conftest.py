@@ -1,0 +1,30 @@
+"""Shared helpers: run the reference in-process, write case files into tmp folders."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """`python -m harness ARGS` as a user runs it, from the repository root."""
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def write_case(tmp_path: Path):
+    """Write a TOML case file (dedented) into tmp_path and return its path."""
+
+    def write(text: str, name: str = "case.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    return write
