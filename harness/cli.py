@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
 from adapters.registry import ENGINES, UnknownEngine, get_engine
 from cases.loader import CaseError, case_names, load_case
 from cases.model import DTYPES
+from harness.expectations import DEFAULT_PATH as DEFAULT_EXPECTATIONS
 from harness.runner import DEFAULT_TIMEOUT, OK, Job, RunResult, run_engine
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -46,7 +48,38 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"give up on the engine after this long (default: {DEFAULT_TIMEOUT:g})")
     run.set_defaults(handler=cmd_run)
 
-    listing = commands.add_parser("list", help="list the cases and engines, and which are installed",
+    comp = commands.add_parser(
+        "compare", help="run cases x engines x dtypes, judge parity, write the parity report",
+        description="Train every case on every engine in both dtypes (each run in its own "
+                    "process, in parallel), compare each with the reference at the same dtype, "
+                    "and write parity.md, parity.html, parity.json, parity.csv and one PNG per "
+                    "case. Exit code 0 when every comparison passes or is listed in the "
+                    "expected-failures file, 1 otherwise, 2 for usage or case-file errors.")
+    comp.add_argument("--case", nargs="+", metavar="NAME_OR_PATH",
+                      help="cases to run (default: every case in cases/)")
+    comp.add_argument("--engine", nargs="+", metavar="NAME",
+                      help="engines to compare with the reference (default: every installed "
+                           f"engine). {_engine_help()}")
+    comp.add_argument("--dtype", nargs="+", choices=DTYPES, metavar="DTYPE",
+                      help="float64 and/or float32 (default: both)")
+    comp.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR",
+                      help="where the report goes (default: reports/)")
+    comp.add_argument("--record-steps", action="store_true",
+                      help="record every step's parameters, so a failure names the first step, "
+                           "layer and parameter where two runs part")
+    comp.add_argument("--expected-failures", type=Path, default=DEFAULT_EXPECTATIONS,
+                      metavar="FILE", help="comparisons expected to fail, one per line with a "
+                      "reason (default: cases/expected-failures.txt)")
+    comp.add_argument("--jobs", type=int, default=None, metavar="N",
+                      help="engines run at once (default: the number of cores)")
+    comp.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                      help=f"give up on one engine run after this long (default: "
+                           f"{DEFAULT_TIMEOUT:g})")
+    comp.add_argument("--quiet", action="store_true", help="no progress display")
+    comp.set_defaults(handler=cmd_compare)
+
+    listing = commands.add_parser("list", help="list the cases and engines, and which are "
+                                  "installed",
                                   description="List the shipped cases and the known engines.")
     listing.set_defaults(handler=cmd_list)
     return parser
@@ -105,6 +138,54 @@ def format_run(result: RunResult) -> str:
         steps = pd.DataFrame({"step": np.arange(1, case.steps + 1),
                               "loss": [repr(float(v)) for v in trace.step_losses]})
         lines += ["", "per-step losses:", steps.to_string(index=False)]
+    return "\n".join(lines)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.expectations import load_expectations
+    from harness.matrix import installed_engines, run_matrix
+    from harness.progress import Progress
+    from harness.report import write_report
+
+    engines = args.engine or [e for e in installed_engines()]
+    for name in engines:
+        get_engine(name)
+    cases = [load_case(c) for c in (args.case or case_names())]
+    dtypes = list(dict.fromkeys(args.dtype or DTYPES[::-1]))
+    expectations = load_expectations(args.expected_failures)
+    total = len(cases) * len(dtypes) * len({"reference", *engines})
+    with Progress(total, quiet=args.quiet) as progress:
+        run = run_matrix(cases, engines, dtypes, record_steps=args.record_steps,
+                         expectations=expectations, workers=args.jobs, timeout=args.timeout,
+                         on_done=progress.advance)
+    paths = write_report(run, args.out)
+    print(format_summary(run))
+    print(f"\nreport: {paths['md']} (also parity.html, parity.json, parity.csv and plots in "
+          f"{args.out}/)")
+    return EXIT_OK if run.ok else EXIT_FAIL
+
+
+def format_summary(run) -> str:
+    """What the terminal shows after a compare: one line per comparison, then every failure."""
+    lines = []
+    for entry in run.entries:
+        c = entry.comparison
+        final = (f"{float(entry.trace.epoch_losses[-1]):.6g}" if entry.trace is not None
+                 else "-")
+        lines.append(f"{c.outcome:16} {c.case:16} {c.engine:17} {c.dtype:8} final loss {final:>10}"
+                     f"  max rel dev {c.max_deviation:.2e}")
+    problems = [e.comparison for e in run.entries if e.comparison.outcome not in
+                ("pass", "diverged alike", "not applicable")]
+    if problems:
+        lines.append("")
+        lines += [c.report() for c in problems]
+    for case, sentences in run.findings.items():
+        if sentences:
+            lines.append(f"\n{case}:")
+            lines += [f"  - {s}" for s in sentences]
+    lines += [f"warning: {w}" for w in run.warnings]
+    passed = sum(c.ok for c in run.comparisons)
+    lines.append(f"\n{passed} of {len(run.comparisons)} comparisons pass or are expected")
     return "\n".join(lines)
 
 

@@ -28,3 +28,21 @@ def write_case(tmp_path: Path):
         return path
 
     return write
+
+
+_RUNS: dict = {}
+
+
+def cached_run(engine: str, case: str | Path, dtype: str, record_steps: bool = False):
+    """One real subprocess run per (engine, case, dtype, record) for the whole test session.
+
+    Framework start-up costs seconds per process, and several test modules judge the same runs
+    from different angles; each run is still a real, independent engine process.
+    """
+    from cases import load_case
+    from harness.runner import Job, run_engine
+
+    key = (engine, str(case), dtype, record_steps)
+    if key not in _RUNS:
+        _RUNS[key] = run_engine(Job(engine, load_case(case), dtype, record_steps))
+    return _RUNS[key]

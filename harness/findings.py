@@ -1,0 +1,104 @@
+"""Headline findings per case, computed from the runs: what a reader should take away."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from cases.model import Case
+from harness.compare import DIVERGED_ALIKE, first_nonfinite_step
+
+if TYPE_CHECKING:
+    from harness.matrix import Entry
+
+PLATEAU_CHANGE = 1e-3  # relative change over the last epochs below which the loss is "flat"
+AGREE = 1e-3  # final losses within this relative distance are "the same" in prose
+
+
+def plateau(losses: np.ndarray) -> tuple[bool, int, float]:
+    """(flat?, window, relative change) over the last `window` epochs."""
+    window = max(2, min(10, len(losses) // 5))
+    if len(losses) < 3 or not np.all(np.isfinite(losses[-window:])):
+        return False, window, float("nan")
+    change = abs(float(losses[-1] - losses[-window])) / max(abs(float(losses[-window])), 1e-300)
+    return change < PLATEAU_CHANGE, window, change
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4f}" if 1e-3 <= abs(value) < 1e4 else f"{value:.4g}"
+
+
+def _final_losses(entries: list[Entry], dtype: str) -> dict[str, float]:
+    return {e.engine: float(e.trace.epoch_losses[-1]) for e in entries
+            if e.dtype == dtype and e.trace is not None}
+
+
+def headline_findings(case: Case, entries: list[Entry]) -> list[str]:
+    sentences: list[str] = []
+    dtypes = list(dict.fromkeys(e.dtype for e in entries))
+    for dtype in dtypes:
+        finals = _final_losses(entries, dtype)
+        if "reference" not in finals:
+            continue
+        traces = {e.engine: e.trace for e in entries if e.dtype == dtype and e.trace is not None}
+        steps = {name: first_nonfinite_step(t.step_losses) for name, t in traces.items()}
+        if steps["reference"] is not None:
+            sentences.append(_divergence_sentence(case, dtype, entries, steps))
+            continue
+        ref = finals["reference"]
+        alike = [n for n, v in finals.items() if n != "reference" and math.isfinite(v)
+                 and abs(v - ref) <= AGREE * abs(ref)]
+        apart = {n: v for n, v in finals.items() if n != "reference" and n not in alike}
+        text = (f"{dtype}: after {case.epochs} epochs the loss ends near {_fmt(ref)} on the "
+                f"reference" + (f" and on {', '.join(alike)}" if alike else ""))
+        if apart:
+            text += "; " + "; ".join(f"{n} ends at {_fmt(v)}" for n, v in apart.items())
+        sentences.append(text + ".")
+        flat, window, change = plateau(traces["reference"].epoch_losses)
+        if flat:
+            sentences.append(_plateau_sentence(case, dtype, traces["reference"], window, change))
+    if case.expect.final_loss is not None and "float64" in dtypes:
+        low, high = case.expect.final_loss
+        finals = _final_losses(entries, "float64")
+        if "reference" in finals:
+            ref = finals["reference"]
+            inside = low <= ref <= high
+            sentences.append(f"expected final loss in [{low:g}, {high:g}]: the float64 reference "
+                             f"ends at {_fmt(ref)}, " + ("as expected." if inside else
+                                                         "OUTSIDE the expected band."))
+    return sentences
+
+
+def _plateau_sentence(case: Case, dtype: str, trace, window: int, change: float) -> str:
+    final = float(trace.epoch_losses[-1])
+    text = (f"{dtype}: the loss sits on a plateau at {_fmt(final)} (it moves by "
+            f"{100 * change:.3g}% over the last {window} epochs)")
+    if case.loss == "bce" and abs(final - math.log(2)) < 0.01:
+        from reference import forward
+
+        params = {k: np.asarray(v, dtype=np.float64) for k, v in trace.final_params.items()}
+        predictions = forward(params, case.layers, case.x)[1][-1][:, 0]
+        text += (f", next to ln 2 = {math.log(2):.4f}, the loss of predicting 0.5: the net "
+                 f"predicts between {predictions.min():.3f} and {predictions.max():.3f} for "
+                 f"every row, so it has learned nothing that tells the rows apart")
+    return text + "."
+
+
+def _divergence_sentence(case: Case, dtype: str, entries: list[Entry],
+                         steps: dict[str, int | None]) -> str:
+    step = steps["reference"]
+    epoch = (step - 1) // case.steps_per_epoch + 1
+    alike = [e.engine for e in entries if e.dtype == dtype and e.engine != "reference"
+             and e.comparison.verdict == DIVERGED_ALIKE]
+    others = {n: s for n, s in steps.items() if n != "reference" and n not in alike}
+    largest = float(np.abs(case.x).max())
+    why = (f"learning rate too large for unscaled inputs (largest |x| = {largest:g})"
+           if largest > 10 else "the learning rate is too large for this loss surface")
+    text = (f"{dtype}: diverged alike at step {step} (epoch {epoch}) on the reference"
+            + (f" and {', '.join(alike)}" if alike else "") + f": {why}")
+    if others:
+        text += "; " + "; ".join(
+            f"{n} " + (f"at step {s}" if s else "stays finite") for n, s in others.items())
+    return text + "."
