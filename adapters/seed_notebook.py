@@ -119,7 +119,8 @@ def train(request: RunRequest) -> Trace:
                 y_hat = y_hat[0][0]
                 update(parameters, y, y_hat, a1, x, lr)
                 if classification:
-                    clipped = np.clip(y_hat, dtype.type(NOTEBOOK_CLIP), 1 - dtype.type(NOTEBOOK_CLIP))
+                    eps = dtype.type(NOTEBOOK_CLIP)
+                    clipped = np.clip(y_hat, eps, 1 - eps)
                     loss = -y * np.log(clipped) - (1 - y) * np.log(1 - clipped)
                 else:
                     loss = (y - y_hat) ** 2

@@ -15,7 +15,7 @@ from cases.model import Case
 
 
 def initial_params(case: Case) -> dict[str, np.ndarray]:
-    """Initial parameters in the canonical layout, float64: `W{l}` (inputs, units), `b{l}` (units,)."""
+    """Initial parameters, canonical layout, float64: `W{l}` (inputs, units), `b{l}` (units,)."""
     init = case.init
     legacy = np.random.RandomState(init.seed) if init.generator == "legacy" else None
     modern = np.random.default_rng(init.seed)
