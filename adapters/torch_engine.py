@@ -1,0 +1,160 @@
+"""PyTorch engine: nn.Linear layers and torch.optim.SGD over the harness's batches.
+
+Parameters arrive and leave in the canonical layout (`W{l}` is (inputs, units)); nn.Linear keeps
+its weight as (units, inputs), so this module transposes at both edges and nowhere else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from harness.init import RunRequest
+from harness.trace import Trace
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "linear": lambda z: z,
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "relu": torch.relu,
+    "softmax": lambda z: torch.softmax(z, dim=1),  # over the units of each row; last layer only
+}
+
+
+def _bce(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    try:
+        # BCELoss's backward is (p - y) / (p (1 - p)), the reference's formula to the bit
+        return nn.functional.binary_cross_entropy(p, y)
+    except RuntimeError:
+        # BCELoss refuses a nan prediction ("between 0 and 1"); a diverged run is a result, so
+        # fall back to the plain formula, which carries the nan on into the loss and gradients.
+        return -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()
+
+
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "mse": nn.functional.mse_loss,  # y is (batch, 1): an (N,) target would broadcast to (N, N)
+    "bce": _bce,  # on sigmoid probabilities, like the reference (not BCEWithLogitsLoss)
+    "half_sse": lambda p, y: 0.5 * ((p - y) ** 2).sum(),
+    # On softmax probabilities, as the reference computes it. nn.CrossEntropyLoss would take the
+    # logits and fuse log-softmax: a silently different computation with different rounding.
+    "categorical_crossentropy": lambda p, y: -(y * torch.log(p)).sum(dim=1).mean(),
+}
+
+
+def _apply_determinism() -> dict[str, object]:
+    """Settings that make runs repeatable; returned so the trace records what was applied."""
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)  # tiny nets: one thread is fastest and sums in a fixed order
+    # TF32 matmuls are ~1e-3 relative on GPUs; off for parity (no effect on the CPU).
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    return {
+        "use_deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "num_threads": torch.get_num_threads(),
+        "cuda_matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+        "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+    }
+
+
+def probe_precision(dtype: str) -> str:
+    """The precision one nn.Linear forward really computes in, measured rather than assumed."""
+    tiny = 2.0 ** -30
+    layer = nn.Linear(1, 1, bias=False, dtype=DTYPES[dtype])
+    with torch.no_grad():
+        layer.weight.fill_(1 + tiny)
+        out = layer(torch.full((1, 1), 1 + tiny, dtype=DTYPES[dtype])).item()
+    # (1 + 2**-30)**2 rounds to 1 + 2**-29 in float64; float32 holds only 1.0
+    return "float64" if abs(out - 1) > 2.0 ** -31 else "float32"
+
+
+def train(request: RunRequest) -> Trace:
+    """Plain torch.optim.SGD over `request.batches`, in the request's dtype."""
+    determinism = _apply_determinism()
+    case = request.case
+    dtype = DTYPES[request.dtype]
+    layers: list[nn.Linear] = []
+    fan_in = case.inputs
+    with torch.no_grad():
+        for index, spec in enumerate(case.layers, start=1):
+            linear = nn.Linear(fan_in, spec.units, bias=spec.bias, dtype=dtype)
+            linear.weight.copy_(torch.from_numpy(request.params[f"W{index}"].T))
+            if spec.bias:
+                linear.bias.copy_(torch.from_numpy(request.params[f"b{index}"]))
+            layers.append(linear)
+            fan_in = spec.units
+    model = nn.ModuleList(layers)
+    activations = [ACTIVATIONS[spec.activation] for spec in case.layers]
+    loss_fn = LOSSES[case.loss]
+    optimizer = torch.optim.SGD(model.parameters(), lr=case.learning_rate)  # never the default
+
+    # Canonical name -> (parameter, whether it is stored transposed)
+    named: dict[str, tuple[nn.Parameter, bool]] = {}
+    for index, linear in enumerate(layers, start=1):
+        named[f"W{index}"] = (linear.weight, True)
+        if linear.bias is not None:
+            named[f"b{index}"] = (linear.bias, False)
+
+    x, y = torch.from_numpy(request.x), torch.from_numpy(request.y)
+    step_losses = torch.empty(case.steps, dtype=dtype)  # filled on-device: no per-step sync
+    record = request.record_steps
+    # Per-step arrays exist only when asked for, so memory does not grow with steps otherwise.
+    shapes = {n: (case.steps, *request.params[n].shape) for n in named} if record else {}
+    step_params = {n: torch.empty(shape, dtype=dtype) for n, shape in shapes.items()}
+    step_grads = {n: torch.empty(shape, dtype=dtype) for n, shape in shapes.items()}
+
+    step = 0
+    started = time.perf_counter()
+    for epoch in range(case.epochs):
+        for rows in request.batches(epoch):
+            index = torch.from_numpy(rows)
+            optimizer.zero_grad()
+            out = x[index]
+            for linear, activation in zip(layers, activations, strict=True):
+                out = activation(linear(out))
+            loss = loss_fn(out, y[index])
+            step_losses[step] = loss.detach()  # computed before the update: the step loss
+            loss.backward()
+            optimizer.step()
+            if record:
+                with torch.no_grad():
+                    for name, (param, transposed) in named.items():
+                        step_params[name][step] = param.T if transposed else param
+                        step_grads[name][step] = param.grad.T if transposed else param.grad
+            step += 1
+    elapsed = time.perf_counter() - started
+
+    losses = step_losses.numpy()
+    np_dtype = losses.dtype
+    # Every epoch has the same batch sizes; weight, then sum in order (cumsum is sequential, like
+    # the reference's running total) in the run dtype, then divide by the row count.
+    sizes = np.full(case.steps_per_epoch, case.batch_size, dtype=np_dtype)
+    sizes[-1] = case.rows - case.batch_size * (case.steps_per_epoch - 1)
+    with np.errstate(all="ignore"):  # inf/nan losses are a result, not an error
+        weighted = losses.reshape(case.epochs, case.steps_per_epoch) * sizes
+        epoch_losses = np.cumsum(weighted, axis=1)[:, -1] / np_dtype.type(case.rows)
+
+    def canonical(tensor: torch.Tensor, transposed: bool) -> np.ndarray:
+        return np.ascontiguousarray(tensor.detach().numpy().T if transposed else
+                                    tensor.detach().numpy())
+
+    return Trace(
+        epoch_losses=epoch_losses,
+        step_losses=losses,
+        final_params={n: canonical(p, t) for n, (p, t) in named.items()},
+        step_params={n: a.numpy() for n, a in step_params.items()} if record else None,
+        step_grads={n: a.numpy() for n, a in step_grads.items()} if record else None,
+        meta={
+            "framework": "torch",
+            "framework_version": torch.__version__,
+            "observed_dtype": probe_precision(request.dtype),
+            "device": "cpu",
+            "determinism": determinism,
+            "train_seconds": elapsed,
+        },
+    )
