@@ -8,6 +8,10 @@ from harness.init import RunRequest
 from harness.trace import Trace
 
 
+class EngineError(Exception):
+    """A failure the user must fix (bad target, wrong shapes): shown as its message alone."""
+
+
 @runtime_checkable
 class Engine(Protocol):
     """An engine module (or object) that trains one case the way the harness says.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 
 from cases.model import Case
@@ -71,11 +72,27 @@ ENGINES: dict[str, EngineSpec] = {
 
 class UnknownEngine(KeyError):
     def __str__(self) -> str:
-        return f"unknown engine {self.args[0]!r} (known: {', '.join(ENGINES)})"
+        return (f"unknown engine {self.args[0]!r} (known: {', '.join(ENGINES)}, or a learner's "
+                "function as path/to/file.py:function or package.module:function)")
 
 
 def get_engine(name: str) -> EngineSpec:
+    """A registered engine, or a learner's function named `path/file.py:func` or `module:func`."""
+    if ":" in name:
+        return learner_engine(name)
     try:
         return ENGINES[name]
     except KeyError:
         raise UnknownEngine(name) from None
+
+
+def learner_engine(target: str) -> EngineSpec:
+    from adapters.user_engine import TARGET_VARIABLE
+
+    location, _, function = target.rpartition(":")
+    if location.endswith(".py") or "/" in location:
+        location = str(Path(location).resolve())  # the worker may run elsewhere
+    return EngineSpec(name=target, module="adapters.user_engine",
+                      summary="a learner's own training function",
+                      env={TARGET_VARIABLE: f"{location}:{function}"},
+                      applies_to="adapters.user_engine:not_applicable")

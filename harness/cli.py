@@ -78,6 +78,28 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--quiet", action="store_true", help="no progress display")
     comp.set_defaults(handler=cmd_compare)
 
+    chk = commands.add_parser(
+        "check", help="check a learner's own backpropagation against textbook SGD",
+        description="Run TARGET (an engine name, or a learner's function as "
+                    "path/to/file.py:function or package.module:function; see the README for "
+                    "its contract) next to the reference from the same start, with per-step "
+                    "recording, and say where and why it departs from textbook backpropagation: "
+                    "the first epoch, the first step, and at every step which parameter's "
+                    "update differs and how. When the case starts with symmetric weights, a "
+                    "seeded asymmetric start is checked too. Exit code 0 when it agrees, 1 when "
+                    "it departs or fails, 2 for usage or case-file errors.")
+    chk.add_argument("target", metavar="TARGET",
+                     help="path/to/file.py:function, package.module:function, or an engine name")
+    chk.add_argument("--case", nargs="+", default=["regression"], metavar="NAME_OR_PATH",
+                     help="cases to check on (default: regression)")
+    chk.add_argument("--dtype", choices=DTYPES, default="float64",
+                     help="precision (default: float64, the tight check)")
+    chk.add_argument("--no-asymmetric", action="store_true",
+                     help="do not add the seeded asymmetric start for symmetric cases")
+    chk.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                     help=f"give up on one run after this long (default: {DEFAULT_TIMEOUT:g})")
+    chk.set_defaults(handler=cmd_check)
+
     listing = commands.add_parser("list", help="list the cases and engines, and which are "
                                   "installed",
                                   description="List the shipped cases and the known engines.")
@@ -187,6 +209,25 @@ def format_summary(run) -> str:
     passed = sum(c.ok for c in run.comparisons)
     lines.append(f"\n{passed} of {len(run.comparisons)} comparisons pass or are expected")
     return "\n".join(lines)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from harness.check import run_check
+
+    get_engine(args.target)
+    cases = [load_case(c) for c in args.case]
+    diagnoses, failed = run_check(args.target, cases, args.dtype, not args.no_asymmetric,
+                                  args.timeout)
+    for result in failed:
+        print(f"{result.job.label}: {result.status}: {result.message}", file=sys.stderr)
+    for diagnosis in diagnoses:
+        print(diagnosis.text())
+        print()
+    agrees = not failed and all(d.agrees for d in diagnoses)
+    print("verdict: " + ("agrees with textbook backpropagation" if agrees else
+                         "departs from textbook backpropagation" if not failed else
+                         "could not be checked"))
+    return EXIT_OK if agrees else EXIT_FAIL
 
 
 def cmd_list(args: argparse.Namespace) -> int:

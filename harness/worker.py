@@ -57,7 +57,13 @@ def main(job_dir: Path) -> int:
         raise
     import_seconds = time.perf_counter() - import_started
 
-    trace = engine.train(request)
+    from adapters.contract import EngineError
+
+    try:
+        trace = engine.train(request)
+    except EngineError as exc:
+        print(exc, file=sys.stderr)  # the user's problem, in their terms: no traceback of ours
+        return 1
     trace.meta = {
         "engine": spec.name,
         "case": case.name,

@@ -1,0 +1,183 @@
+"""A learner's own training function as an engine: `path/to/file.py:function` or `pkg.mod:function`.
+
+The contract for the learner's function (no import of this project needed):
+
+    def train(X, y, params, learning_rate, epochs, callback=None):
+        # X: (rows, inputs) float array, rows in the order to visit them, every epoch
+        # y: (rows, outputs) float array
+        # params: {"W1": (inputs, units), "b1": (units,), "W2": ..., ...}, to be trained
+        # callback (optional): call callback(loss, params) after every update, with the loss
+        #   computed before that update and the parameters after it; pass grads=... too if
+        #   you have them.
+        return epoch_losses, params   # epochs average losses, and the final parameters
+
+One sample at a time in row order (batch size 1), as the seeds train. A function that also accepts
+`batch_size` gets the case's batch size and takes consecutive rows in batches of that size.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from adapters.contract import EngineError
+from cases.model import Case
+from harness.init import RunRequest
+from harness.trace import Trace
+
+TARGET_VARIABLE = "BACKPROP_PARITY_TARGET"
+
+
+class TargetError(EngineError):
+    """The learner's function could not be used; the message says why, in their terms."""
+
+
+def load_function(target: str) -> Callable:
+    """`path/to/file.py:function` or `package.module:function` -> the function."""
+    location, sep, name = target.rpartition(":")
+    if not sep or not location or not name:
+        raise TargetError(f"{target!r}: expected FILE.py:FUNCTION or MODULE:FUNCTION")
+    if location.endswith(".py") or os.sep in location or "/" in location:
+        path = Path(location)
+        if not path.is_file():
+            raise TargetError(f"{target!r}: no such file {location}")
+        spec = importlib.util.spec_from_file_location(f"learner_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.path.insert(0, str(path.resolve().parent))  # let their file import its neighbours
+        spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(location)
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise TargetError(f"{target!r}: {location} has no function {name!r}")
+    return function
+
+
+def not_applicable(case: Case, target: str | None = None) -> str | None:
+    if case.order != "file":
+        return "a learner's function visits rows in file order; this case shuffles"
+    return None
+
+
+def train(request: RunRequest) -> Trace:
+    case = request.case
+    target = os.environ[TARGET_VARIABLE]
+    function = load_function(target)
+    accepted = inspect.signature(function).parameters
+    if case.batch_size != 1 and "batch_size" not in accepted:
+        raise TargetError(f"{target}: case {case.name} uses batches of {case.batch_size}; the "
+                          "function takes no batch_size argument")
+    x, y = request.ordered_data()
+    x, y = x[:case.rows].copy(), y[:case.rows].copy()  # every epoch visits the rows alike
+    params = {k: v.copy() for k, v in request.params.items()}
+    steps: list[tuple[float, dict, dict | None]] = []
+
+    def callback(loss, params, grads=None) -> None:
+        steps.append((float(np.asarray(loss)),
+                      {k: np.array(v, dtype=request.dtype) for k, v in params.items()},
+                      None if grads is None else
+                      {k: np.array(v, dtype=request.dtype) for k, v in grads.items()}))
+
+    kwargs = {}
+    if "callback" in accepted:
+        kwargs["callback"] = callback
+    if "batch_size" in accepted:
+        kwargs["batch_size"] = case.batch_size
+    started = time.perf_counter()
+    try:
+        returned = function(x, y, params, case.learning_rate, case.epochs, **kwargs)
+    except Exception as exc:
+        raise TargetError(_their_traceback(exc, target)) from None
+    elapsed = time.perf_counter() - started
+    epoch_losses, final = _unpack(returned, target)
+    return Trace(
+        epoch_losses=_epoch_losses(epoch_losses, case, target, request.dtype),
+        step_losses=(np.array([s[0] for s in steps], dtype=request.dtype)
+                     if len(steps) == case.steps else np.full(case.steps, np.nan, request.dtype)),
+        final_params=_check_params(final, request.params, target, "returned"),
+        step_params=_stack([s[1] for s in steps], request.params, case, target),
+        step_grads=(_stack([s[2] for s in steps], request.params, case, target)
+                    if steps and all(s[2] is not None for s in steps) else None),
+        meta={
+            "framework": f"learner's function {target}",
+            "framework_version": "",
+            "observed_dtype": _observed(final, request.dtype),
+            "device": "cpu",
+            "train_seconds": elapsed,
+            "per_step": len(steps) == case.steps,
+            "callback_calls": len(steps),
+        },
+    )
+
+
+def _their_traceback(exc: Exception, target: str) -> str:
+    """The traceback from their code only: our frames are noise to a learner."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith(str(Path(__file__).resolve().parent.parent))]
+    lines = "".join(traceback.format_list(frames)).rstrip()
+    return (f"{target} raised {type(exc).__name__}: {exc}\n"
+            f"Traceback (your code):\n{lines}")
+
+
+def _unpack(returned, target: str):
+    if not (isinstance(returned, tuple | list) and len(returned) == 2):
+        raise TargetError(f"{target} returned {type(returned).__name__}; expected "
+                          "(epoch_losses, params)")
+    return returned
+
+
+def _epoch_losses(values, case: Case, target: str, dtype: str) -> np.ndarray:
+    try:
+        losses = np.asarray(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise TargetError(f"{target} returned epoch_losses that are not numbers") from None
+    if losses.shape != (case.epochs,):
+        raise TargetError(f"{target} returned {losses.size} epoch losses; the case trains "
+                          f"{case.epochs} epochs")
+    return losses.astype(dtype)
+
+
+def _check_params(params, expected: dict[str, np.ndarray], target: str, how: str
+                  ) -> dict[str, np.ndarray]:
+    if not isinstance(params, dict):
+        raise TargetError(f"{target} {how} {type(params).__name__} for the parameters; expected "
+                          f"a dict with {', '.join(expected)}")
+    missing = [k for k in expected if k not in params]
+    if missing:
+        raise TargetError(f"{target} {how} parameters without {', '.join(missing)} "
+                          f"(expected {', '.join(expected)})")
+    checked = {}
+    for name, start in expected.items():
+        value = np.asarray(params[name], dtype=np.float64)
+        if value.shape != start.shape:
+            if value.size == start.size:  # e.g. a (units, 1) bias: same numbers, other shape
+                value = value.reshape(start.shape)
+            else:
+                raise TargetError(
+                    f"{target} {how} {name} with shape {value.shape}; expected {start.shape} "
+                    f"(canonical layout: W{{l}} is (inputs, units), b{{l}} is (units,))")
+        checked[name] = value.astype(start.dtype)
+    return checked
+
+
+def _stack(per_step: list, expected: dict[str, np.ndarray], case: Case, target: str
+           ) -> dict[str, np.ndarray] | None:
+    if len(per_step) != case.steps:
+        return None  # no (or incomplete) per-step data: only epochs can be compared
+    checked = [_check_params(p, expected, target, "passed the callback") for p in per_step]
+    return {name: np.stack([p[name] for p in checked]) for name in expected}
+
+
+def _observed(params, dtype: str) -> str:
+    kinds = {np.asarray(v).dtype for v in params.values()} if isinstance(params, dict) else set()
+    return str(min(kinds, key=lambda d: np.finfo(d).bits)) if kinds and all(
+        np.issubdtype(k, np.floating) for k in kinds) else dtype

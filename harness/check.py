@@ -1,0 +1,57 @@
+"""`python -m harness check TARGET`: run a learner's training next to textbook SGD and diagnose."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cases.model import Case
+from harness.diagnose import Diagnosis, diagnose
+from harness.init import initial_params, make_request
+from harness.runner import OK, Job, RunResult, run_all
+
+ASYMMETRIC_SEED = 0
+
+
+def symmetric(params: dict[str, np.ndarray]) -> bool:
+    """Do two hidden units start identical? Then they stay identical and hide layout mistakes."""
+    return any(w.ndim == 2 and w.shape[1] > 1 and np.all(w == w[:, :1])
+               for name, w in params.items() if name.startswith("W"))
+
+
+def asymmetric_start(case: Case, seed: int = ASYMMETRIC_SEED) -> dict[str, np.ndarray]:
+    """Small random weights and biases (seeded): every unit and every element different."""
+    rng = np.random.default_rng(seed)
+    return {name: rng.uniform(0.0, 0.2, size=shape) if name.startswith("W")
+            else rng.uniform(-0.1, 0.1, size=shape)
+            for name, shape in case.param_shapes.items()}
+
+
+def starts(case: Case, asymmetric: bool = True) -> list[tuple[str, dict[str, np.ndarray]]]:
+    own = initial_params(case)
+    described = (f"the case's constant weights ({case.init.weight:g}) and biases "
+                 f"({case.init.bias:g})" if case.init.kind == "constant" else
+                 "the case's own initial parameters")
+    result = [(described, own)]
+    if asymmetric and symmetric(own):
+        result.append((f"a seeded asymmetric start (seed {ASYMMETRIC_SEED}: weights uniform in "
+                       "[0, 0.2), biases in [-0.1, 0.1)), because constant weights keep hidden "
+                       "units identical and can hide mistakes", asymmetric_start(case)))
+    return result
+
+
+def run_check(target: str, cases: list[Case], dtype: str, asymmetric: bool = True,
+              timeout: float | None = None) -> tuple[list[Diagnosis], list[RunResult]]:
+    """Diagnoses for every case and start, and the runs that failed outright."""
+    plan = [(case, label, params) for case in cases for label, params in starts(case, asymmetric)]
+    jobs = [Job(engine, case, dtype, record_steps=True, params=params)
+            for case, _, params in plan for engine in ("reference", target)]
+    results = run_all(jobs, **({"timeout": timeout} if timeout else {}))
+    diagnoses, failed = [], []
+    for index, (case, label, params) in enumerate(plan):
+        reference, learner = results[2 * index], results[2 * index + 1]
+        if learner.status != OK or reference.status != OK:
+            failed += [r for r in (reference, learner) if r.status != OK]
+            continue
+        request = make_request(case, dtype, record_steps=True, params=params)
+        diagnoses.append(diagnose(case, request, learner.trace, reference.trace, target, label))
+    return diagnoses, failed
