@@ -18,6 +18,13 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *session.posargs)
 
 
+@nox.session(default=False)
+def compare(session: nox.Session) -> None:
+    """Run every case on every installed engine in both dtypes and write reports/parity.*."""
+    session.install("-e", EVERYTHING)
+    session.run("python", "-m", "harness", "compare", *session.posargs)
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """Check the code with ruff."""

@@ -56,6 +56,9 @@ def headline_findings(case: Case, entries: list[Entry]) -> list[str]:
         if apart:
             text += "; " + "; ".join(f"{n} ends at {_fmt(v)}" for n, v in apart.items())
         sentences.append(text + ".")
+        if case.loss == "categorical_crossentropy":
+            sentences.append(f"{dtype}: training accuracy " + ", ".join(
+                f"{name} {100 * accuracy(case, t):.1f}%" for name, t in traces.items()) + ".")
         flat, window, change = plateau(traces["reference"].epoch_losses)
         if flat:
             sentences.append(_plateau_sentence(case, dtype, traces["reference"], window, change))
@@ -71,17 +74,27 @@ def headline_findings(case: Case, entries: list[Entry]) -> list[str]:
     return sentences
 
 
+def predictions(case: Case, trace) -> np.ndarray:
+    """The trained net's outputs on the case's rows (the reference forward pass, float64)."""
+    from reference import forward
+
+    params = {k: np.asarray(v, dtype=np.float64) for k, v in trace.final_params.items()}
+    return forward(params, case.layers, case.x)[1][-1]
+
+
+def accuracy(case: Case, trace) -> float:
+    with np.errstate(all="ignore"):
+        return float(np.mean(predictions(case, trace).argmax(axis=1) == case.y.argmax(axis=1)))
+
+
 def _plateau_sentence(case: Case, dtype: str, trace, window: int, change: float) -> str:
     final = float(trace.epoch_losses[-1])
     text = (f"{dtype}: the loss sits on a plateau at {_fmt(final)} (it moves by "
             f"{100 * change:.3g}% over the last {window} epochs)")
     if case.loss == "bce" and abs(final - math.log(2)) < 0.01:
-        from reference import forward
-
-        params = {k: np.asarray(v, dtype=np.float64) for k, v in trace.final_params.items()}
-        predictions = forward(params, case.layers, case.x)[1][-1][:, 0]
+        outputs = predictions(case, trace)[:, 0]
         text += (f", next to ln 2 = {math.log(2):.4f}, the loss of predicting 0.5: the net "
-                 f"predicts between {predictions.min():.3f} and {predictions.max():.3f} for "
+                 f"predicts between {outputs.min():.3f} and {outputs.max():.3f} for "
                  f"every row, so it has learned nothing that tells the rows apart")
     return text + "."
 
