@@ -38,6 +38,9 @@ CLEARED_ENV = ("KERAS_BACKEND", "KERAS_MAX_EPOCHS", "KERAS_MAX_STEPS_PER_EPOCH",
                "TF_XLA_FLAGS", "XLA_FLAGS")
 
 
+TRAINING_FIELDS = ("learning_rate", "batch_size", "order", "shuffle_seed", "epochs")
+
+
 @dataclass
 class Job:
     engine: str
@@ -91,6 +94,8 @@ def run_engine(job: Job, timeout: float = DEFAULT_TIMEOUT) -> RunResult:
         (job_dir / "job.json").write_text(json.dumps({
             "engine": job.engine, "case_path": str(job.case.path), "dtype": job.dtype,
             "record_steps": job.record_steps,
+            # the worker reloads the case from its file; carry what a caller may have changed
+            "training": {k: getattr(job.case, k) for k in TRAINING_FIELDS},
         }))
         (job_dir / "keras_home").mkdir()
         command = [sys.executable, "-m", "harness.worker", str(job_dir)]

@@ -7,6 +7,7 @@ JOB_DIR/meta.json. A missing framework exits with code 3 and JOB_DIR/unavailable
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -31,7 +32,7 @@ def main(job_dir: Path) -> int:
     from cases.loader import load_case
     from harness.init import RunRequest
 
-    case = load_case(job["case_path"])
+    case = dataclasses.replace(load_case(job["case_path"]), **job.get("training", {}))
     with np.load(job_dir / "inputs.npz") as inputs:
         arrays = {k: inputs[k] for k in inputs.files}
     request = RunRequest(
