@@ -25,6 +25,13 @@ def compare(session: nox.Session) -> None:
     session.run("python", "-m", "harness", "compare", *session.posargs)
 
 
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Measure every engine against a bare loop in its framework; writes reports/bench.*."""
+    session.install("-e", EVERYTHING)
+    session.run("python", "-m", "harness", "bench", *session.posargs)
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """Check the code with ruff."""

@@ -70,6 +70,22 @@ ENGINES: dict[str, EngineSpec] = {
 }
 
 
+# Bench baselines: minimal hand-written loops (adapters/bare.py), not parity engines.
+BASELINES: dict[str, EngineSpec] = {
+    f"bare-{name}": EngineSpec(f"bare-{name}", "adapters.bare", f"bare {framework} loop",
+                               requires=requires, install=install,
+                               env={"BACKPROP_PARITY_BARE": framework, **env})
+    for name, framework, requires, install, env in (
+        ("numpy", "numpy", (), "", {}),
+        ("torch", "torch", ("torch",), "pip install torch==2.13.0", {}),
+        *((spec.name, "keras", spec.requires, spec.install, spec.env)
+          for spec in ENGINES.values() if spec.name.startswith("keras-")),
+    )
+}
+BASELINE_OF = {"reference": "bare-numpy", "torch": "bare-torch",
+               **{name: f"bare-{name}" for name in ENGINES if name.startswith("keras-")}}
+
+
 class UnknownEngine(KeyError):
     def __str__(self) -> str:
         return (f"unknown engine {self.args[0]!r} (known: {', '.join(ENGINES)}, or a learner's "
@@ -81,7 +97,7 @@ def get_engine(name: str) -> EngineSpec:
     if ":" in name:
         return learner_engine(name)
     try:
-        return ENGINES[name]
+        return ENGINES[name] if name in ENGINES else BASELINES[name]
     except KeyError:
         raise UnknownEngine(name) from None
 

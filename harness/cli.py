@@ -101,6 +101,23 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"give up on one run after this long (default: {DEFAULT_TIMEOUT:g})")
     chk.set_defaults(handler=cmd_check)
 
+    bench = commands.add_parser(
+        "bench", help="measure every engine against a bare loop in its framework",
+        description="Time start-up and steps/s of every installed engine on regression and "
+                    "digits next to a bare hand-written loop in the same framework, the whole "
+                    "seed-case compare against the bare loops, and peak memory with per-step "
+                    "recording off and on. Writes DIR/bench.json and DIR/bench.md.")
+    bench.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR",
+                       help="where bench.json and bench.md go (default: reports/)")
+    bench.add_argument("--repeat", type=int, default=3, metavar="N",
+                       help="runs per figure; the median is reported with min and max "
+                            "(default: 3)")
+    bench.add_argument("--engine", nargs="+", metavar="NAME",
+                       help="engines to measure (default: every installed engine)")
+    bench.add_argument("--quick", action="store_true",
+                       help="a tiny run that only checks the bench works (one repeat, short)")
+    bench.set_defaults(handler=cmd_bench)
+
     listing = commands.add_parser("list", help="list the cases and engines, and which are "
                                   "installed",
                                   description="List the shipped cases and the known engines.")
@@ -237,6 +254,18 @@ def cmd_check(args: argparse.Namespace) -> int:
                          "departs from textbook backpropagation" if not failed else
                          "could not be checked"))
     return EXIT_OK if agrees else EXIT_FAIL
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from harness.bench import run_bench
+
+    for name in args.engine or []:
+        get_engine(name)
+    run_bench(args.out, quick=args.quick, repeat=args.repeat, engines=args.engine,
+              log=lambda text: print(f"bench: {text}", file=sys.stderr, flush=True))
+    print((args.out / "bench.md").read_text())
+    print(f"written: {args.out / 'bench.json'} and {args.out / 'bench.md'}")
+    return EXIT_OK
 
 
 def cmd_list(args: argparse.Namespace) -> int:

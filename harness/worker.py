@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import platform
+import resource
 import sys
 import time
 from pathlib import Path
@@ -79,6 +80,7 @@ def main(job_dir: Path) -> int:
         "environment": {k: os.environ[k] for k in sorted(os.environ) if k in ENV_RECORDED},
     }
     trace.meta["wall_seconds"] = time.perf_counter() - started
+    trace.meta["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     trace.save(job_dir)
     return 0
 

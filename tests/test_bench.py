@@ -1,0 +1,22 @@
+"""The bench keeps working: a tiny run writes well-formed bench.json and bench.md."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import run_cli
+
+
+def test_quick_bench_writes_well_formed_output(tmp_path):
+    done = run_cli("bench", "--quick", "--engine", "reference", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert report["quick"] is True and report["environment"]["cpu_count"] >= 1
+    (row,) = report["engines"]
+    assert row["engine"] == "reference" and row["status"] == "ok"
+    assert row["steps_per_s"]["median"] > 0 and row["baseline"]["status"] == "ok"
+    assert row["ratio"] > 0
+    assert {"parallel", "serial", "bare_sum", "ratio_to_bare"} <= set(report["compare"])
+    assert all(m["peak_rss_mb"] > 0 for m in report["memory"])
+    table = (tmp_path / "bench.md").read_text()
+    assert "| regression 2-2-1 batch 1, 10 epochs | float64 | reference |" in table
