@@ -35,9 +35,10 @@ def test_help_explains_every_option():
 def test_unknown_engine_lists_the_known_ones():
     done = run_cli("run", "--case", "regression", "--engine", "tensorflow")
     assert done.returncode == 2
-    assert done.stderr.strip() == ("error: --engine: unknown engine 'tensorflow' (known: "
-                                   "reference, seed-notebook, torch, keras-tensorflow, "
-                                   "keras-torch, keras-jax)")
+    assert done.stderr.strip() == (
+        "error: --engine: unknown engine 'tensorflow' (known: reference, seed-notebook, torch, "
+        "keras-tensorflow, keras-torch, keras-jax, or a learner's function as "
+        "path/to/file.py:function or package.module:function)")
 
 
 def test_unknown_case_lists_the_known_ones():
