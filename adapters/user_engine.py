@@ -35,6 +35,9 @@ from harness.init import RunRequest
 from harness.trace import Trace
 
 TARGET_VARIABLE = "BACKPROP_PARITY_TARGET"
+# our own packages' frames are noise in a learner's traceback (their file may live in the repo)
+_OURS = tuple(str(Path(__file__).resolve().parent.parent / package) + os.sep
+              for package in ("adapters", "harness", "cases", "reference"))
 
 
 class TargetError(EngineError):
@@ -122,7 +125,7 @@ def train(request: RunRequest) -> Trace:
 def _their_traceback(exc: Exception, target: str) -> str:
     """The traceback from their code only: our frames are noise to a learner."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not f.filename.startswith(str(Path(__file__).resolve().parent.parent))]
+              if not f.filename.startswith(_OURS)]
     lines = "".join(traceback.format_list(frames)).rstrip()
     return (f"{target} raised {type(exc).__name__}: {exc}\n"
             f"Traceback (your code):\n{lines}")

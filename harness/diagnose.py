@@ -5,7 +5,9 @@ reference's trajectory; then, at every step, the learner's own update judged aga
 update taken from the learner's own parameters before that step (so that one early mistake does
 not smear every later step). A differing update is related to the textbook one when the relation
 is simple: sign flipped, off by a constant factor, transposed, computed with parameters already
-updated in the same step, started from another parameter, or off by a factor per unit.
+updated in the same step, started from another parameter, moved by another parameter's update,
+or off by a factor per unit. Non-finite values (nan, inf) are said as such, and the steps after
+the learner's parameters stop being finite numbers are not judged: nothing relates to nan.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ from reference import backward, forward, loss_and_gradients, losses
 
 Params = dict[str, np.ndarray]
 AGREES = "agrees"
+NOT_FINITE = "not a finite number"
+NO_STEPS = ("no per-step data (the function takes no callback, or did not call it once per step), "
+            "so no single step was judged: accept callback=None and call callback(loss, params) "
+            "after every update to find the step and parameter")
 
 
 @dataclass
@@ -100,18 +106,28 @@ class _StepJudge:
             if _close(actual, expected, slack, self.rtol):
                 updates[name] = AGREES
             else:
-                updates[name] = self.relate(name, before, after, actual, expected, slack, x, y)
+                updates[name] = self.relate(name, before, after, grads, slack, x, y)
         return StepFinding(step, loss_text, updates)
 
     def relate_loss(self, actual: float, expected: float) -> str:
-        ratio = actual / expected if expected else math.inf
         text = f"the loss before the update is {_fmt(actual)}, textbook {_fmt(expected)}"
+        if not math.isfinite(actual):
+            return text + f" ({NOT_FINITE})"
+        ratio = actual / expected if expected else math.inf
         named = _factor_name(ratio)
         return text + (f" ({named})" if named else f" (ratio {_fmt(ratio)})")
 
-    def relate(self, name: str, before: Params, after: Params, actual: np.ndarray,
-               expected: np.ndarray, slack: np.ndarray, x: np.ndarray, y: np.ndarray) -> str:
+    def relate(self, name: str, before: Params, after: Params, grads: Params,
+               slack: np.ndarray, x: np.ndarray, y: np.ndarray) -> str:
+        actual, expected = after[name] - before[name], -self.lr * grads[name]
         shape = expected.shape
+        if not np.all(np.isfinite(actual)):
+            # nan relates to nothing: say so rather than "no simple relation: nan vs 0.1"
+            return f"{NOT_FINITE} ({_first_nonfinite(actual)}), while the textbook update " + (
+                "is finite" if np.all(np.isfinite(expected)) else "is not finite either")
+        if not np.any(actual):
+            # before the relations below: a zero update would "equal" any zero gradient
+            return "not updated at all (its update is zero)"
         sources = [("", expected)]
         # other parameters already moved when this one's gradient was taken
         # the same forward pass, but the error sent back through a weight already updated
@@ -121,10 +137,10 @@ class _StepJudge:
             if other.startswith("W") and other != name and not np.array_equal(
                     before[other], after[other]):
                 with np.errstate(all="ignore"):
-                    grads = backward({**before, other: after[other]}, self.case.layers, zs, acts,
+                    stale = backward({**before, other: after[other]}, self.case.layers, zs, acts,
                                      grad_out)
                 sources.append((f"backpropagated through {other} already updated in this step "
-                                f"(its old value must be used)", -self.lr * grads[name]))
+                                f"(its old value must be used)", -self.lr * stale[name]))
         for how, source in sources:
             for transform, changed in self._transforms(source):
                 if _close(actual, changed, slack, self.rtol):
@@ -137,7 +153,13 @@ class _StepJudge:
             scaled = _scale_relation(actual, source, self.lr, len(x))
             if scaled:
                 return " and ".join(p for p in (scaled, how) if p)
-        per_unit = self._per_unit(actual, expected)
+        borrowed = self._update_of_other(name, actual, grads, slack)
+        if borrowed:
+            return borrowed
+        partner = "W" + name[1:]  # a bias's own layer's weight
+        weight = ((after[partner] - before[partner], -self.lr * grads[partner])
+                  if name.startswith("b") and partner in grads else None)
+        per_unit = _per_unit(actual, expected, weight)
         if per_unit:
             return per_unit
         worst = int(np.argmax(np.abs(actual - expected)))
@@ -165,21 +187,58 @@ class _StepJudge:
                                 f"new {name} = {where} + the update")
         return None
 
-    def _per_unit(self, actual: np.ndarray, expected: np.ndarray) -> str | None:
-        """A factor that is constant down each unit's column but differs between units:
-        the usual sign of a wrong activation derivative."""
-        if actual.ndim != 2 or actual.shape[0] < 2:
-            return None
-        with np.errstate(all="ignore"):
-            ratio = actual / expected
-        if not np.all(np.isfinite(ratio)):
-            return None
-        if np.allclose(ratio, ratio[0:1, :], rtol=1e-6) and not np.allclose(
-                ratio, ratio.flat[0], rtol=1e-6):
-            return ("off by a different factor for each unit (" +
-                    ", ".join(_fmt(r) for r in ratio[0]) + "): the derivative of this layer's "
-                    "activation, or the error reaching it, is wrong")
+    def _update_of_other(self, name: str, actual: np.ndarray, grads: Params,
+                         slack: np.ndarray) -> str | None:
+        """The update is another parameter's textbook update (a copy-paste slip such as
+        `b2 -= lr * dW2[0][0]`): the whole of a same-shaped one, or one element of any."""
+        for other, grad in grads.items():
+            if other == name:
+                continue
+            update = -self.lr * grad
+            if update.shape == actual.shape and _close(actual, update, slack, self.rtol):
+                return (f"equals the textbook update of {other} instead of its own "
+                        f"(moved by {other}'s gradient)")
+            if actual.size > 1:
+                continue
+            for flat, value in enumerate(update.reshape(-1)):
+                if _close(actual, np.asarray(value), slack, self.rtol):
+                    where = f"{other}{_index(update.shape, flat)}"
+                    return (f"equals the textbook update of {where} instead of its own "
+                            f"(moved by {where}'s gradient)")
         return None
+
+
+def _unit_factors(actual: np.ndarray, expected: np.ndarray) -> np.ndarray | None:
+    """f such that actual == expected * f[unit] down each unit's column (W is (inputs, units))."""
+    if actual.ndim != 2 or actual.shape[0] < 2:
+        return None
+    with np.errstate(all="ignore"):
+        ratio = actual / expected
+    if not np.all(np.isfinite(ratio)) or not np.allclose(ratio, ratio[0:1, :], rtol=1e-6):
+        return None
+    return ratio[0]
+
+
+def _per_unit(actual: np.ndarray, expected: np.ndarray,
+              weight: tuple[np.ndarray, np.ndarray] | None) -> str | None:
+    """A factor that is constant down each unit's column but differs between units: the usual
+    sign of a wrong activation derivative. A bias has one element per unit, so any update has
+    "a factor per unit": it counts only when the factors are its layer's weight's (`weight`:
+    that weight's actual and textbook update)."""
+    factors = _unit_factors(actual, expected)
+    if actual.ndim == 1 and weight is not None:
+        shared = _unit_factors(*weight)
+        if shared is not None and shared.shape == actual.shape and np.allclose(
+                actual, expected * shared, rtol=1e-6, atol=1e-300):
+            factors = shared
+    if factors is None or np.allclose(factors, factors[0], rtol=1e-6):
+        return None
+    return ("off by a different factor for each unit (" + ", ".join(_fmt(r) for r in factors) +
+            "): the derivative of this layer's activation, or the error reaching it, is wrong")
+
+
+def _first_nonfinite(values: np.ndarray) -> str:
+    return str(values[~np.isfinite(values)].flat[0])
 
 
 def _factor_name(ratio: float) -> str | None:
@@ -229,7 +288,9 @@ def diagnose(case: Case, request: RunRequest, learner: Trace, reference: Trace, 
     diagnosis = Diagnosis(title, agrees=epochs.passed and all(f.passed for f in finals))
     lines = diagnosis.lines
     if diagnosis.agrees and learner.step_params is None:
-        lines.append("agrees with textbook SGD: every epoch loss and every final parameter")
+        # say what was not checked: a function without the callback is checked by epochs only
+        lines += ["agrees with textbook SGD: every epoch loss and every final parameter",
+                  NO_STEPS]
         return diagnosis
     if epochs.passed:
         lines.append("epoch losses: agree with textbook SGD")
@@ -243,9 +304,7 @@ def diagnose(case: Case, request: RunRequest, learner: Trace, reference: Trace, 
                      f"{_fmt(learner.epoch_losses[first])}")
     lines += _epoch_mean_finding(case, learner, diagnosis)
     if learner.step_params is None:
-        lines.append("no per-step data (the function takes no callback, or did not call it "
-                     "once per step): accept callback=None and call callback(loss, params) "
-                     "after every update to find the step and parameter")
+        lines.append(NO_STEPS)
         return diagnosis
 
     first = find_first_divergence(learner, reference, tolerance, case.steps_per_epoch)
@@ -254,21 +313,12 @@ def diagnose(case: Case, request: RunRequest, learner: Trace, reference: Trace, 
     else:
         lines.append(f"trajectory: {first.describe()}")
 
-    judge = _StepJudge(case, dtype)
-    findings = []
-    previous = {k: np.asarray(v, dtype=np.float64) for k, v in request.params.items()}
-    step = 0
-    for epoch in range(case.epochs):
-        for rows in request.batches(epoch):
-            after = {k: np.asarray(v[step], dtype=np.float64)
-                     for k, v in learner.step_params.items()}
-            finding = judge.judge(step + 1, previous, after, float(learner.step_losses[step]),
-                                  request.x[rows].astype(np.float64),
-                                  request.y[rows].astype(np.float64))
-            findings.append(finding)
-            previous = after
-            step += 1
+    findings = _judge_steps(case, request, learner)
     lines += _describe_steps(findings, case)
+    if len(findings) < case.steps:
+        lines.append(f"steps {len(findings) + 1}-{case.steps}: not judged: after step "
+                     f"{len(findings)} the learner's parameters are not finite numbers, and "
+                     "nothing can be judged from nan or inf")
     for f in findings:
         if f.loss != AGREES:
             diagnosis.departures.append(f"forward pass / loss: {_strip_numbers(f.loss)}")
@@ -279,12 +329,37 @@ def diagnose(case: Case, request: RunRequest, learner: Trace, reference: Trace, 
     return diagnosis
 
 
+def _judge_steps(case: Case, request: RunRequest, learner: Trace) -> list[StepFinding]:
+    """Every step's finding, up to the first step that leaves non-finite parameters."""
+    judge = _StepJudge(case, request.dtype)
+    findings = []
+    previous = {k: np.asarray(v, dtype=np.float64) for k, v in request.params.items()}
+    step = 0
+    for epoch in range(case.epochs):
+        for rows in request.batches(epoch):
+            if not all(np.all(np.isfinite(v)) for v in previous.values()):
+                return findings
+            after = {k: np.asarray(v[step], dtype=np.float64)
+                     for k, v in learner.step_params.items()}
+            findings.append(judge.judge(step + 1, previous, after,
+                                        float(learner.step_losses[step]),
+                                        request.x[rows].astype(np.float64),
+                                        request.y[rows].astype(np.float64)))
+            previous = after
+            step += 1
+    return findings
+
+
 def _strip_numbers(text: str) -> str:
     """Per-step texts without the step's own numbers, to group identical findings."""
     if text.startswith("no simple relation"):
         return text.split(": at ")[0]
     if text.startswith("off by a constant factor"):
         return "off by a constant factor" + text.partition(" and ")[1] + text.partition(" and ")[2]
+    if text.startswith("off by a different factor for each unit ("):
+        return "off by a different factor for each unit" + text.partition(")")[2]
+    if text.startswith(NOT_FINITE):
+        return NOT_FINITE + text.partition(")")[2]
     if text.startswith("the loss before the update is"):
         return "the loss differs" + (f" ({text.rpartition('(')[2]}" if "ratio" not in text else "")
     return text
@@ -302,6 +377,10 @@ def _epoch_mean_finding(case: Case, learner: Trace, diagnosis: Diagnosis) -> lis
     got = learner.epoch_losses.astype(float)
     if np.allclose(got, means, rtol=1e-5):
         return []
+    if not np.all(np.isfinite(got)):
+        diagnosis.departures.append(f"epoch loss: {NOT_FINITE}")
+        return [f"epoch losses: {_first_nonfinite(got)} ({NOT_FINITE}) although every step's "
+                "loss is a finite number"]
     ratio = got / means
     text = "the epoch loss is not the mean of that epoch's step losses"
     if np.allclose(ratio, ratio[0], rtol=1e-6):
