@@ -1,0 +1,28 @@
+"""The README tells the truth: its example passes, its diagnosis is what the tool prints."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import ROOT, run_cli
+
+README = (ROOT / "README.md").read_text()
+
+
+def _blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+
+
+def test_the_example_in_the_readme_is_the_file_and_it_passes_check():
+    example = (ROOT / "examples" / "my_backprop.py").read_text()
+    assert example in _blocks("python")
+    done = run_cli("check", "examples/my_backprop.py:train", "--case", "regression")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "verdict: agrees with textbook backpropagation" in done.stdout
+
+
+def test_the_seed_notebook_diagnosis_in_the_readme_is_what_check_prints():
+    shown = next(b for b in _blocks("") if b.startswith("seed-notebook on regression"))
+    done = run_cli("check", "seed-notebook")
+    assert done.returncode == 1
+    assert shown in done.stdout
