@@ -11,7 +11,7 @@ def train(X, y, params, learning_rate, epochs, callback=None):
     epoch_losses = []
     for _ in range(epochs):
         losses = []
-        for x, target in zip(X, y[:, 0]):
+        for x, target in zip(X, y[:, 0], strict=True):
             h = x @ W1 + b1                  # (2,) hidden layer, linear
             y_hat = h @ W2[:, 0] + b2[0]     # scalar output, linear
             loss = (target - y_hat) ** 2

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-import re
-
 from tests.conftest import ROOT, run_cli
 
 README = (ROOT / "README.md").read_text()
 
 
 def _blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+    """Fenced code blocks opened with ```language (walking the fences in order)."""
+    blocks, current, opened_with = [], None, ""
+    for line in README.splitlines(keepends=True):
+        if line.startswith("```"):
+            if current is None:
+                current, opened_with = [], line[3:].strip()
+            else:
+                if opened_with == language:
+                    blocks.append("".join(current))
+                current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
 
 
 def test_the_example_in_the_readme_is_the_file_and_it_passes_check():
