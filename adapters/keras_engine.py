@@ -1,0 +1,352 @@
+"""Keras 3 engine: a Sequential of Dense layers trained by `fit` with plain SGD.
+
+One module serves the TensorFlow, torch and JAX backends; which one runs was fixed by
+`KERAS_BACKEND` before this module was imported (the worker sets it from adapters.registry).
+
+How each Trace field is obtained, and why:
+- epoch_losses: Keras's own History (the batch-size-weighted mean of pre-update batch losses).
+- step_losses: a metric (`_StepLosses`) that evaluates the compiled loss object on each batch's
+  (y, y_pred) inside the train step and writes it into a (steps_per_epoch,) variable. It works
+  with `steps_per_execution` (callbacks then fire once per execution) and is exact. Not
+  `logs["loss"]` in `on_train_batch_end`: in Keras 3.15 that is the running mean of the epoch so
+  far (checked), and un-averaging it, (mean_k * n_k - mean_{k-1} * n_{k-1}) / b_k, cancels once
+  the epoch's sum dwarfs one batch's loss: on 130 one-row steps per epoch it was off from the
+  reference by 5.6e-10 relative in float64 and by 0.32 in float32 (the metric: 7e-14, 1e-5).
+- step_params / step_grads (record_steps only): a callback copies the weights after every batch;
+  Keras does not expose gradients from `fit`, so they are derived from the update,
+  (before - after) / lr, which is exact for plain SGD up to rounding.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from cases.model import Case
+from harness.init import RunRequest
+from harness.trace import Trace
+from reference import losses
+
+BACKEND = keras.backend.backend()
+# Steps run per call into the compiled train function when no per-step recording is asked for.
+# TF (a tf.while_loop) and JAX (fewer Python callback dispatches) gain from it; the torch
+# backend does not support it. History is unchanged by it.
+STEPS_PER_EXECUTION = 64
+
+
+def _configure_backend() -> dict[str, Any]:
+    """Determinism and thread settings; runs at import, before Keras has run any op."""
+    applied: dict[str, Any] = {"TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+        try:  # only possible before TF's runtime starts; tiny nets gain nothing from threads
+            tf.config.threading.set_intra_op_parallelism_threads(1)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+            applied["threads"] = 1
+        except RuntimeError:
+            applied["threads"] = "unchanged: TensorFlow had already started"
+        applied |= {"op_determinism": True,
+                    "tf32": tf.config.experimental.tensor_float_32_execution_enabled()}
+    elif BACKEND == "torch":
+        import torch
+
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.set_num_threads(1)
+        applied |= {"deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+                    "tf32": torch.backends.cuda.matmul.allow_tf32, "threads": 1}
+    elif BACKEND == "jax":
+        import jax
+
+        jax.config.update("jax_default_matmul_precision", "highest")
+        applied |= {"jax_default_matmul_precision": jax.config.jax_default_matmul_precision,
+                    "jax_enable_x64": bool(jax.config.jax_enable_x64)}
+    return applied
+
+
+DETERMINISM = _configure_backend()
+
+
+class HalfSumSquaredError(keras.losses.Loss):
+    """Seed 004's loss, 0.5 * the sum of squared errors over the batch and the outputs.
+
+    `call` gives each sample's half sum over outputs; reduction="sum" adds the samples up, so the
+    value Keras reports and differentiates is not divided by the batch size.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(name="half_sse", reduction="sum")
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        return 0.5 * ops.sum(ops.square(y_pred - y_true), axis=-1)
+
+
+def make_loss(name: str) -> keras.losses.Loss:
+    """The Keras loss for a case's loss name; call after set_floatx so it computes in floatx."""
+    if name == "mse":
+        return keras.losses.MeanSquaredError()
+    if name == "bce":  # TF backend: from the sigmoid's logits; torch/JAX: clipped at 1e-7
+        return keras.losses.BinaryCrossentropy()
+    if name == "categorical_crossentropy":  # y is one-hot already
+        return keras.losses.CategoricalCrossentropy()
+    if name == "half_sse":
+        return HalfSumSquaredError()
+    raise ValueError(f"unknown loss {name!r}")
+
+
+class _StepLosses(keras.metrics.Metric):
+    """Each batch's own pre-update loss, stored at its index in the epoch (reset every epoch)."""
+
+    def __init__(self, loss: keras.losses.Loss, steps_per_epoch: int) -> None:
+        super().__init__(name="batch_loss")
+        self.loss = loss
+        self.values = self.add_variable(shape=(steps_per_epoch,), initializer="zeros",
+                                        name="values")
+        self.latest = self.add_variable(shape=(), initializer="zeros", name="latest")
+        self.index = self.add_variable(shape=(), initializer="zeros", dtype="int32",
+                                       name="index")
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        value = ops.cast(self.loss(y_true, y_pred), self.dtype)
+        # A select, not a scatter: it also runs on the torch backend's shape-only "meta" tensors.
+        here = ops.equal(ops.arange(self.values.shape[0], dtype="int32"), self.index.value)
+        self.values.assign(ops.where(here, value, self.values.value))
+        self.latest.assign(value)
+        self.index.assign(self.index.value + 1)
+
+    def result(self) -> Any:
+        return self.latest.value  # logs["batch_loss"]: the latest batch's own loss
+
+    def reset_state(self) -> None:
+        # Every epoch overwrites all of `values`; zeroing them too cost a quarter of the run
+        # time on one-step epochs (TF, seed 004's shape).
+        self.index.assign(0)
+
+
+class _LossCollector(keras.callbacks.Callback):
+    """Copies the batch-loss metric's vector into the step losses at each epoch's end."""
+
+    def __init__(self, metric: _StepLosses, case: Case, dtype: str) -> None:
+        super().__init__()
+        self.metric = metric
+        self.per_epoch = case.steps_per_epoch
+        self.step_losses = np.empty(case.steps, dtype=dtype)
+        self.epochs_done = 0
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        # (JAX has synced its state back into the variables before on_epoch_end.)
+        start = self.epochs_done * self.per_epoch
+        self.step_losses[start:start + self.per_epoch] = ops.convert_to_numpy(
+            self.metric.values.value)
+        self.epochs_done += 1
+
+
+class _StepRecorder(_LossCollector):
+    """Also copies the weights after every batch (record_steps only: it costs a sync per step)."""
+
+    def __init__(self, metric: _StepLosses, case: Case, dtype: str,
+                 variables: dict[str, Any]) -> None:
+        super().__init__(metric, case, dtype)
+        self.variables = variables
+        self.step_params = {name: np.empty((case.steps, *tuple(v.shape)), dtype=dtype)
+                            for name, v in variables.items()}
+        self.step = 0
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if BACKEND == "jax":  # JAX keeps the training state outside the variables until synced
+            self.model.jax_state_sync()
+        for name, variable in self.variables.items():
+            self.step_params[name][self.step] = ops.convert_to_numpy(variable.value)
+        self.step += 1
+
+
+def build_model(case: Case, dtype: str, params: dict[str, np.ndarray]) -> keras.Sequential:
+    """Input and Dense layers in `dtype` (floatx must be set already), holding `params`."""
+    layers = [keras.layers.Dense(layer.units, activation=layer.activation, use_bias=layer.bias,
+                                 dtype=dtype)
+              for layer in case.layers]
+    model = keras.Sequential([keras.Input(shape=(case.inputs,), dtype=dtype), *layers])
+    for index, dense in enumerate(layers, start=1):
+        dense.kernel.assign(params[f"W{index}"])  # canonical (inputs, units) == Dense kernel
+        if dense.use_bias:
+            dense.bias.assign(params[f"b{index}"])
+    return model
+
+
+def _variables(model: keras.Sequential) -> dict[str, Any]:
+    """Canonical name -> Keras variable."""
+    named: dict[str, Any] = {}
+    for index, dense in enumerate(model.layers, start=1):
+        named[f"W{index}"] = dense.kernel
+        if dense.use_bias:
+            named[f"b{index}"] = dense.bias
+    return named
+
+
+def _device(variable: Any) -> str:
+    value = variable.value
+    if BACKEND == "tensorflow":
+        return "gpu" if "GPU" in value.device.upper() else "cpu"
+    if BACKEND == "jax":
+        return next(iter(value.devices())).platform
+    return str(value.device)
+
+
+def _backend_version() -> str:
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        return tf.__version__
+    if BACKEND == "torch":
+        import torch
+
+        return torch.__version__
+    if BACKEND == "jax":
+        import jax
+
+        return jax.__version__
+    return "unknown"
+
+
+def probe_precision(dtype: str) -> str:
+    """What one Dense forward pass really computes in when asked for `dtype`.
+
+    (1 + 2**-30)**2 is 1 + 2**-29 + 2**-60: float64 keeps the 2**-29, float32 rounds the product
+    to exactly 1.0 (both factors already round to 1.0 in float32).
+    """
+    previous = keras.config.floatx()
+    keras.config.set_floatx(dtype)
+    try:
+        dense = keras.layers.Dense(1, use_bias=False, dtype=dtype)
+        dense.build((None, 1))
+        one_plus = np.full((1, 1), 1 + 2.0**-30, dtype=dtype)
+        dense.kernel.assign(one_plus)
+        out = ops.convert_to_numpy(dense(ops.convert_to_tensor(one_plus, dtype=dtype)))
+    finally:
+        keras.config.set_floatx(previous)
+    return "float64" if abs(float(out[0, 0]) - 1.0) > 2.0**-31 else "float32"
+
+
+def probe_loss_precision(loss: keras.losses.Loss, name: str) -> str:
+    """The precision `loss` (made in floatx) really computes in, against the float64 reference.
+
+    Keras's type promotion maps 64-bit to 32-bit on every backend but TensorFlow, so on JAX
+    `ops.mean` (the per-sample mean of MSE and BCE) computes in float32 even though the Dense
+    matmul stays float64: the Dense probe alone would claim float64 for such a run. The inputs
+    are ones float32 cannot hold, so a float32 computation is off by about 2**-29 relative.
+    """
+    tiny = 2.0**-30
+    y, p = ((np.array([[1.0, 0.0]]), np.array([[0.5 + tiny, 0.5 - tiny]]))
+            if name == "categorical_crossentropy" else
+            (np.array([[1.0]]), np.array([[0.5 + tiny]])) if name == "bce" else
+            (np.zeros((1, 1)), np.full((1, 1), 1 + tiny)))
+    expected = float(losses.value(name, p, y))  # float64 throughout
+    got = float(ops.convert_to_numpy(loss(ops.convert_to_tensor(y, dtype=loss.dtype),
+                                          ops.convert_to_tensor(p, dtype=loss.dtype))))
+    return "float64" if abs(got - expected) <= 2.0**-31 * abs(expected) else "float32"
+
+
+def batch_stream(request: RunRequest) -> Any:
+    """The harness's batches, epoch after epoch, as one stream for one `fit` call.
+
+    Why not `fit(x[order[0]], y[order[0]], epochs=E, shuffle=False)`: it gives the same bits
+    (checked against per-epoch fits, History and weights identical), but Keras rebuilds its
+    input iterator at every epoch boundary, which on TensorFlow costs ~20 ms twice per epoch
+    (measured: 10 steps/s on 4-row epochs, so seed 004's 10,000 epochs would take minutes). With
+    a stream and `steps_per_epoch` there is one iterator for the whole run; History still resets
+    per epoch, and shuffled cases (a new permutation per epoch) need no special path.
+    """
+    case = request.case
+    if BACKEND == "tensorflow":  # in-graph gathers: ~1.5x the steps/s of a Python generator
+        import tensorflow as tf
+
+        x, y = tf.constant(request.x), tf.constant(request.y)
+        return (tf.data.Dataset.from_tensor_slices(request.order)  # one epoch's rows at a time
+                .flat_map(lambda rows: tf.data.Dataset.from_tensor_slices(rows)
+                          .batch(case.batch_size))  # the last batch may be short, as harness's
+                .map(lambda rows: (tf.gather(x, rows), tf.gather(y, rows))))
+    return ((request.x[rows], request.y[rows])
+            for epoch in range(case.epochs) for rows in request.batches(epoch))
+
+
+def steps_per_execution(steps_per_epoch: int, record: bool) -> int:
+    """Steps per call into the compiled train function.
+
+    Per-step recording needs a callback after every step, so 1; the torch backend has no
+    multi-step execution. Otherwise the largest divisor of the epoch's steps up to 64: on a
+    stream an execution does not stop at the epoch's end, so a non-divisor would run steps of the
+    next epoch inside this one (measured: History and step losses shifted, then "ran out of data").
+    """
+    if record or BACKEND == "torch":
+        return 1
+    return max(d for d in range(1, min(steps_per_epoch, STEPS_PER_EXECUTION) + 1)
+               if steps_per_epoch % d == 0)
+
+
+def train(request: RunRequest) -> Trace:
+    """Train the case with `fit` over the harness's batches; see the module docstring."""
+    case, dtype = request.case, request.dtype
+    keras.config.set_floatx(dtype)  # before the Input, layers, loss, metric and optimizer
+    model = build_model(case, dtype, request.params)
+    variables = _variables(model)
+    loss = make_loss(case.loss)
+    # Claim float64 only when both the layer and the loss really compute in it.
+    probes = {"dense": probe_precision(dtype), "loss": probe_loss_precision(loss, case.loss)}
+    observed = "float64" if set(probes.values()) == {"float64"} else "float32"
+    metric = _StepLosses(loss, case.steps_per_epoch)
+    optimizer = keras.optimizers.SGD(learning_rate=case.learning_rate)  # lr variable in floatx
+    record = request.record_steps
+    per_call = steps_per_execution(case.steps_per_epoch, record)
+    # TF: no XLA, as its "auto" picks on a CPU-only machine; JAX always compiles its steps.
+    model.compile(optimizer=optimizer, loss=loss, metrics=[metric], steps_per_execution=per_call,
+                  jit_compile=BACKEND == "jax")
+    collector = (_StepRecorder(metric, case, dtype, variables) if record
+                 else _LossCollector(metric, case, dtype))
+    started = time.perf_counter()
+    history = model.fit(batch_stream(request), steps_per_epoch=case.steps_per_epoch,
+                        epochs=case.epochs, shuffle=False, verbose=0, callbacks=[collector])
+    train_seconds = time.perf_counter() - started
+
+    final = {name: ops.convert_to_numpy(v.value).astype(dtype) for name, v in variables.items()}
+    step_params = step_grads = None
+    if isinstance(collector, _StepRecorder):
+        step_params = collector.step_params
+        lr = np.float64(case.learning_rate)
+        step_grads = {}
+        with np.errstate(all="ignore"):  # a diverged run's inf - inf is a result, not an error
+            for name, after in step_params.items():
+                before = np.concatenate([request.params[name][None], after[:-1]])
+                step_grads[name] = ((before.astype(np.float64) - after) / lr).astype(dtype)
+    return Trace(
+        epoch_losses=np.asarray(history.history["loss"], dtype=dtype),
+        step_losses=collector.step_losses,
+        final_params=final,
+        step_params=step_params,
+        step_grads=step_grads,
+        meta={
+            "framework": "keras",
+            "framework_version": keras.__version__,
+            "backend": BACKEND,
+            "backend_version": _backend_version(),
+            "observed_dtype": observed,
+            "precision_probes": probes,
+            "optimizer_dtype": str(optimizer.learning_rate.dtype),
+            "device": _device(variables["W1"]),
+            "determinism": DETERMINISM,
+            "train_seconds": train_seconds,
+            "steps_per_execution": per_call,
+            "jit_compile": bool(model.jit_compile),
+            "feed": "tf.data" if BACKEND == "tensorflow" else "python generator",
+            "step_losses_source": "batch-loss metric in the train step",
+            "grads_source": "derived from the update" if record else None,
+        },
+    )
