@@ -103,8 +103,11 @@ def _divergence_sentence(case: Case, dtype: str, entries: list[Entry],
                          steps: dict[str, int | None]) -> str:
     step = steps["reference"]
     epoch = (step - 1) // case.steps_per_epoch + 1
-    alike = [e.engine for e in entries if e.dtype == dtype and e.engine != "reference"
-             and e.comparison.verdict == DIVERGED_ALIKE]
+    here = [e for e in entries if e.dtype == dtype and e.engine != "reference"]
+    alike = [e.engine for e in here if e.comparison.verdict == DIVERGED_ALIKE
+             and e.comparison.judged_as == dtype]
+    lower = {e.engine: e.comparison.judged_as for e in here
+             if e.comparison.judged_as not in ("", dtype)}
     others = {n: s for n, s in steps.items() if n != "reference" and n not in alike}
     largest = float(np.abs(case.x).max())
     why = (f"learning rate too large for unscaled inputs (largest |x| = {largest:g})"
@@ -113,5 +116,6 @@ def _divergence_sentence(case: Case, dtype: str, entries: list[Entry],
             + (f" and {', '.join(alike)}" if alike else "") + f": {why}")
     if others:
         text += "; " + "; ".join(
-            f"{n} " + (f"at step {s}" if s else "stays finite") for n, s in others.items())
+            f"{n}" + (f" (computed in {lower[n]})" if n in lower else "")
+            + (f" at step {s}" if s else " stays finite") for n, s in others.items())
     return text + "."

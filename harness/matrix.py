@@ -10,7 +10,7 @@ from fnmatch import fnmatchcase
 from importlib import metadata
 
 from adapters.registry import ENGINES
-from cases.model import Case
+from cases.model import DTYPES, Case
 from harness import compare
 from harness.compare import Comparison
 from harness.expectations import Expected
@@ -95,16 +95,20 @@ def run_matrix(cases: list[Case], engines: list[str], dtypes: list[str], *,
     engines = [ORACLE, *[e for e in engines if e != ORACLE]]
     jobs = [Job(engine, case, dtype, record_steps) for case in cases for dtype in dtypes
             for engine in engines]
+    # The reference in every precision (cheap): an engine that computes in a lower precision
+    # than asked is judged against the reference at the precision it really used.
+    oracles = [Job(ORACLE, case, dtype, record_steps) for case in cases for dtype in DTYPES
+               if dtype not in dtypes]
     kwargs = {"timeout": timeout} if timeout else {}
-    results = run_all(jobs, workers=workers, on_done=on_done, **kwargs)
+    results = run_all(jobs + oracles, workers=workers, on_done=on_done, **kwargs)
     by_key = {(r.job.case.name, r.engine, r.job.dtype): r for r in results}
     expectations = expectations or []
     entries = []
     for job in jobs:
         result = by_key[(job.case.name, job.engine, job.dtype)]
-        oracle = by_key[(job.case.name, ORACLE, job.dtype)]
+        oracles = {d: by_key[(job.case.name, ORACLE, d)] for d in DTYPES}
         entries.append(Entry(job.case, job.engine, job.dtype,
-                             judge(result, oracle, expectations), result.trace))
+                             judge(result, oracles, expectations), result.trace))
     run = CompareRun(cases=cases, engines=engines, dtypes=dtypes, entries=entries,
                      environment=environment())
     run.warnings += stale_expectations(expectations, [c.name for c in cases])
@@ -118,8 +122,13 @@ def run_matrix(cases: list[Case], engines: list[str], dtypes: list[str], *,
     return run
 
 
-def judge(result: RunResult, oracle: RunResult, expectations: list[Expected]) -> Comparison:
+def judge(result: RunResult, oracles: dict[str, RunResult], expectations: list[Expected]
+          ) -> Comparison:
+    """The comparison for one run, against the reference at the precision the run used."""
     job = result.job
+    observed = result.trace.meta.get("observed_dtype") if result.trace is not None else None
+    oracle_dtype = observed if compare.lower_precision(job.dtype, observed) else job.dtype
+    oracle = oracles[oracle_dtype]
     if result.status != OK:
         comparison = Comparison(job.case.name, job.engine, job.dtype,
                                 _STATUS_VERDICT[result.status], message=result.message)
@@ -128,7 +137,7 @@ def judge(result: RunResult, oracle: RunResult, expectations: list[Expected]) ->
                                 message=f"the reference failed: {oracle.message}")
     else:
         comparison = compare.compare_traces(job.case, job.engine, job.dtype, result.trace,
-                                            oracle.trace)
+                                            oracle.trace, oracle_dtype)
     reasons = [e.reason for e in expectations
                if e.matches(job.case.name, job.engine, job.dtype)]
     comparison.expected_failure = reasons[0] if reasons else None
@@ -142,7 +151,6 @@ def stale_expectations(expectations: list[Expected], run_cases: list[str]) -> li
     existing things either matches a comparison or was simply not selected.)
     """
     from cases.loader import case_names
-    from cases.model import DTYPES
 
     known = {"case": [*case_names(), *run_cases], "engine": list(ENGINES), "dtype": list(DTYPES)}
     warnings = []
