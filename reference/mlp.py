@@ -75,16 +75,20 @@ def train(request: RunRequest) -> Trace:
     step = 0
     started = time.perf_counter()
     # Divergence is an outcome to report (inf/nan losses), not an error.
+    batches: list = []
     with np.errstate(all="ignore"):
         for epoch in range(case.epochs):
+            if epoch == 0 or not np.array_equal(request.order[epoch], request.order[epoch - 1]):
+                # each batch's rows gathered once per distinct order, not once per step
+                batches = [(request.x[rows], request.y[rows], dtype.type(len(rows)))
+                           for rows in request.batches(epoch)]
             total = dtype.type(0)
-            for rows in request.batches(epoch):
-                loss, grads = loss_and_gradients(params, case.layers, case.loss,
-                                                 request.x[rows], request.y[rows])
+            for x, y, size in batches:
+                loss, grads = loss_and_gradients(params, case.layers, case.loss, x, y)
                 for name in params:
-                    params[name] = params[name] - lr * grads[name]
+                    params[name] -= lr * grads[name]
                 step_losses[step] = loss
-                total += loss * dtype.type(len(rows))
+                total += loss * size
                 if record:
                     for name in params:
                         step_params[name][step] = params[name]
