@@ -23,25 +23,6 @@ from tests.conftest import cached_run, run_cli
 
 TIGHT = Tolerance(rtol=1e-12, atol=1e-14)
 
-DIVERGENT = """\
-description = "seeds 001/003 part 1: unscaled iq next to cgpa, weights 1"
-[data]
-features = ["iq", "cgpa"]
-target = "lpa"
-rows = [[80, 8, 3], [60, 9, 5], [70, 5, 8], [120, 7, 11]]
-[network]
-inputs = 2
-layers = [{ units = 2, activation = "linear" }, { units = 1, activation = "linear" }]
-[init]
-weight = 1.0
-[training]
-loss = "mse"
-learning_rate = 0.001
-batch_size = 1
-epochs = 4
-"""
-
-
 def test_check_counts_and_locates_the_worst_element():
     expected = np.array([[1.0, 2.0], [3.0, 4.0]])
     actual = expected.copy()
@@ -83,10 +64,9 @@ def test_a_nudged_parameter_in_a_real_trace_fails_with_an_assert_close_message()
     assert compare_traces(case, "torch", "float64", reference, reference).verdict == PASS
 
 
-def test_divergence_is_its_own_outcome(write_case):
-    path = write_case(DIVERGENT)
-    case = load_case(path)
-    reference = cached_run("reference", path, "float64").trace
+def test_divergence_is_its_own_outcome():
+    case = load_case("iq-divergence")  # seeds 001/003: raw iq next to cgpa, weights 1
+    reference = cached_run("reference", "iq-divergence", "float64").trace
     assert first_nonfinite_step(reference.step_losses) == 6  # FACTS.md: step 6, epoch 2
     alike = compare_traces(case, "torch", "float64", copy.deepcopy(reference), reference)
     assert alike.verdict == DIVERGED_ALIKE and alike.nonfinite_step == 6
