@@ -65,7 +65,7 @@ def load_function(target: str) -> Callable:
     return function
 
 
-def not_applicable(case: Case, target: str | None = None) -> str | None:
+def not_applicable(case: Case) -> str | None:
     if case.order != "file":
         return "a learner's function visits rows in file order; this case shuffles"
     return None

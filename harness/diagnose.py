@@ -42,9 +42,6 @@ class StepFinding:
     def agrees(self) -> bool:
         return self.loss == AGREES and all(v == AGREES for v in self.updates.values())
 
-    def pattern(self) -> tuple:
-        return (self.loss, tuple(sorted(self.updates.items())))
-
 
 @dataclass
 class Diagnosis:
@@ -410,7 +407,7 @@ def _describe_steps(findings: list[StepFinding], case: Case) -> list[str]:
     if agreeing:
         lines.append(f"  agree, so no need to look there: {', '.join(agreeing)}")
     lines.append("every step, grouped by what departs:")
-    for _, group in groupby(findings, key=lambda g: _group_key(g)):
+    for _, group in groupby(findings, key=_group_key):
         members = list(group)
         span = (f"step {members[0].step}" if len(members) == 1 else
                 f"steps {members[0].step}-{members[-1].step}")

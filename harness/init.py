@@ -7,7 +7,7 @@ permutations) all come from this module; no engine initialises or shuffles anyth
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -54,7 +54,6 @@ class RunRequest:
     y: np.ndarray  # (rows, outputs) in `dtype`, file order
     order: np.ndarray  # (epochs, rows) int64
     record_steps: bool = False
-    options: dict = field(default_factory=dict)
 
     def batches(self, epoch: int) -> Iterator[np.ndarray]:
         """Row indices of each batch of `epoch` (0-based); the last one may be short."""

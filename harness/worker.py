@@ -44,7 +44,6 @@ def main(job_dir: Path) -> int:
         y=arrays["y"],
         order=arrays["order"],
         record_steps=job["record_steps"],
-        options=job.get("options", {}),
     )
 
     import_started = time.perf_counter()
