@@ -11,8 +11,8 @@ import time
 
 import numpy as np
 
-from harness.init import RunRequest
-from harness.trace import Trace
+from cases import layout
+from harness.contract import RunRequest, Trace
 
 FRAMEWORK = os.environ.get("BACKPROP_PARITY_BARE", "numpy")
 
@@ -22,7 +22,7 @@ def _numpy(request: RunRequest) -> tuple[np.ndarray, dict, float]:
 
     case, lr = request.case, request.case.learning_rate
     params = {k: v.copy() for k, v in request.params.items()}
-    names = [(f"W{i}", f"b{i}" if layer.bias else None, layer.activation)
+    names = [(layout.weight(i), layout.bias(i) if layer.bias else None, layer.activation)
              for i, layer in enumerate(case.layers, start=1)]
     epoch_losses = np.empty(case.epochs)
     started = time.perf_counter()
@@ -57,12 +57,13 @@ def _torch(request: RunRequest) -> tuple[np.ndarray, dict, float]:
     case = request.case
     layers = []
     for i, layer in enumerate(case.layers, start=1):
-        linear = torch.nn.Linear(request.params[f"W{i}"].shape[0], layer.units, bias=layer.bias,
+        fan_in = request.params[layout.weight(i)].shape[0]
+        linear = torch.nn.Linear(fan_in, layer.units, bias=layer.bias,
                                  dtype=getattr(torch, request.dtype))
         with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(request.params[f"W{i}"].T))
+            linear.weight.copy_(torch.from_numpy(request.params[layout.weight(i)].T))
             if layer.bias:
-                linear.bias.copy_(torch.from_numpy(request.params[f"b{i}"]))
+                linear.bias.copy_(torch.from_numpy(request.params[layout.bias(i)]))
         layers += [linear, ACTIVATIONS[layer.activation]]
     params = [p for layer in layers[::2] for p in layer.parameters()]
     optimizer = torch.optim.SGD(params, lr=case.learning_rate)
@@ -85,9 +86,9 @@ def _torch(request: RunRequest) -> tuple[np.ndarray, dict, float]:
     elapsed = time.perf_counter() - started
     final = {}
     for i, layer in enumerate(layers[::2], start=1):
-        final[f"W{i}"] = layer.weight.detach().numpy().T.copy()
+        final[layout.weight(i)] = layer.weight.detach().numpy().T.copy()
         if layer.bias is not None:
-            final[f"b{i}"] = layer.bias.detach().numpy().copy()
+            final[layout.bias(i)] = layer.bias.detach().numpy().copy()
     return epoch_losses, final, elapsed
 
 
@@ -103,9 +104,9 @@ def _keras(request: RunRequest) -> tuple[np.ndarray, dict, float]:
         for layer in case.layers])
     weights = []
     for i, layer in enumerate(case.layers, start=1):
-        weights.append(request.params[f"W{i}"])
+        weights.append(request.params[layout.weight(i)])
         if layer.bias:
-            weights.append(request.params[f"b{i}"])
+            weights.append(request.params[layout.bias(i)])
     model.set_weights(weights)
     loss = {"mse": "mean_squared_error", "bce": "binary_crossentropy",
             "categorical_crossentropy": "categorical_crossentropy"}[case.loss]
@@ -117,7 +118,7 @@ def _keras(request: RunRequest) -> tuple[np.ndarray, dict, float]:
     elapsed = time.perf_counter() - started
     values = model.get_weights()
     names = [n for i, layer in enumerate(case.layers, start=1)
-             for n in ([f"W{i}", f"b{i}"] if layer.bias else [f"W{i}"])]
+             for n in ([layout.weight(i), layout.bias(i)] if layer.bias else [layout.weight(i)])]
     return np.asarray(history.history["loss"]), dict(zip(names, values, strict=True)), elapsed
 
 

@@ -27,9 +27,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from cases import layout
 from cases.model import Case
-from harness.init import RunRequest
-from harness.trace import Trace
+from harness.contract import RunRequest, Trace
 from reference import losses
 
 BACKEND = keras.backend.backend()
@@ -176,9 +176,10 @@ def build_model(case: Case, dtype: str, params: dict[str, np.ndarray]) -> keras.
               for layer in case.layers]
     model = keras.Sequential([keras.Input(shape=(case.inputs,), dtype=dtype), *layers])
     for index, dense in enumerate(layers, start=1):
-        dense.kernel.assign(params[f"W{index}"])  # canonical (inputs, units) == Dense kernel
+        # canonical (inputs, units) is the Dense kernel's own layout
+        dense.kernel.assign(params[layout.weight(index)])
         if dense.use_bias:
-            dense.bias.assign(params[f"b{index}"])
+            dense.bias.assign(params[layout.bias(index)])
     return model
 
 
@@ -186,9 +187,9 @@ def _variables(model: keras.Sequential) -> dict[str, Any]:
     """Canonical name -> Keras variable."""
     named: dict[str, Any] = {}
     for index, dense in enumerate(model.layers, start=1):
-        named[f"W{index}"] = dense.kernel
+        named[layout.weight(index)] = dense.kernel
         if dense.use_bias:
-            named[f"b{index}"] = dense.bias
+            named[layout.bias(index)] = dense.bias
     return named
 
 

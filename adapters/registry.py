@@ -10,6 +10,7 @@ from types import ModuleType
 
 from cases.model import Case
 
+ORACLE = "reference"  # the engine every other one is judged against
 KERAS_INSTALL = "pip install 'backprop-parity[tensorflow]'  (tensorflow-cpu==2.21.0 keras==3.15.1)"
 
 
@@ -53,7 +54,7 @@ def _keras(backend: str, requires: tuple[str, ...], install: str, extra_env: dic
 ENGINES: dict[str, EngineSpec] = {
     spec.name: spec
     for spec in (
-        EngineSpec("reference", "reference.mlp",
+        EngineSpec(ORACLE, "reference.mlp",
                    "from-scratch NumPy backpropagation, textbook SGD (the oracle)"),
         EngineSpec("seed-notebook", "adapters.seed_notebook",
                    "the seed 002 notebook's own update rules, quirks included",

@@ -21,9 +21,9 @@ import time
 
 import numpy as np
 
+from cases import layout
 from cases.model import Case
-from harness.init import RunRequest
-from harness.trace import Trace
+from harness.contract import RunRequest, Trace
 
 NOTEBOOK_CLIP = 1e-15
 
@@ -51,7 +51,7 @@ def _forward(parameters: dict, x: np.ndarray, activate: bool) -> tuple[np.ndarra
     a_prev = x
     for layer in (1, 2):
         a_prev = a
-        a = parameters[f"W{layer}"].T @ a_prev + parameters[f"b{layer}"]
+        a = parameters[layout.weight(layer)].T @ a_prev + parameters[layout.bias(layer)]
         if activate:
             a = _sigmoid(a)
     return a, a_prev
@@ -101,7 +101,7 @@ def train(request: RunRequest) -> Trace:
     classification = case.loss == "bce"
     update = _update_classification if classification else _update_regression
     # The notebook keeps biases as column vectors: (units, 1).
-    parameters = {k: (v.reshape(-1, 1) if k.startswith("b") else v).copy()
+    parameters = {k: (v.reshape(-1, 1) if not layout.is_weight(k) else v).copy()
                   for k, v in request.params.items()}
     step_losses = np.empty(case.steps, dtype=dtype)
     epoch_losses = np.empty(case.epochs, dtype=dtype)

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.init import RunRequest
-from harness.trace import Trace
+from cases import layout
+from harness.contract import RunRequest, Trace
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -83,9 +83,9 @@ def train(request: RunRequest) -> Trace:
     with torch.no_grad():
         for index, spec in enumerate(case.layers, start=1):
             linear = nn.Linear(fan_in, spec.units, bias=spec.bias, dtype=dtype)
-            linear.weight.copy_(torch.from_numpy(request.params[f"W{index}"].T))
+            linear.weight.copy_(torch.from_numpy(request.params[layout.weight(index)].T))
             if spec.bias:
-                linear.bias.copy_(torch.from_numpy(request.params[f"b{index}"]))
+                linear.bias.copy_(torch.from_numpy(request.params[layout.bias(index)]))
             layers.append(linear)
             fan_in = spec.units
     model = nn.ModuleList(layers)
@@ -96,9 +96,9 @@ def train(request: RunRequest) -> Trace:
     # Canonical name -> (parameter, whether it is stored transposed)
     named: dict[str, tuple[nn.Parameter, bool]] = {}
     for index, linear in enumerate(layers, start=1):
-        named[f"W{index}"] = (linear.weight, True)
+        named[layout.weight(index)] = (linear.weight, True)
         if linear.bias is not None:
-            named[f"b{index}"] = (linear.bias, False)
+            named[layout.bias(index)] = (linear.bias, False)
 
     x, y = torch.from_numpy(request.x), torch.from_numpy(request.y)
     step_losses = torch.empty(case.steps, dtype=dtype)  # filled on-device: no per-step sync

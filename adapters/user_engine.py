@@ -29,10 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from adapters.contract import EngineError
 from cases.model import Case
-from harness.init import RunRequest
-from harness.trace import Trace
+from harness.contract import EngineError, RunRequest, Trace
 
 TARGET_VARIABLE = "BACKPROP_PARITY_TARGET"
 # our own packages' frames are noise in a learner's traceback (their file may live in the repo)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cases import layout
+
 ACTIVATIONS = ("linear", "relu", "sigmoid", "softmax", "tanh")
 LOSSES = ("bce", "categorical_crossentropy", "half_sse", "mse")
 DTYPES = ("float32", "float64")
@@ -94,23 +96,12 @@ class Case:
 
     @property
     def param_names(self) -> tuple[str, ...]:
-        names: list[str] = []
-        for index, layer in enumerate(self.layers, start=1):
-            names.append(f"W{index}")
-            if layer.bias:
-                names.append(f"b{index}")
-        return tuple(names)
+        return tuple(self.param_shapes)
 
     @property
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        shapes: dict[str, tuple[int, ...]] = {}
-        fan_in = self.inputs
-        for index, layer in enumerate(self.layers, start=1):
-            shapes[f"W{index}"] = (fan_in, layer.units)
-            if layer.bias:
-                shapes[f"b{index}"] = (layer.units,)
-            fan_in = layer.units
-        return shapes
+        """Canonical layout (cases.layout): W1, b1, W2, ... in order, with their shapes."""
+        return layout.shapes(self.inputs, ((layer.units, layer.bias) for layer in self.layers))
 
     @property
     def parameter_count(self) -> int:

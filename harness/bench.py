@@ -16,8 +16,10 @@ from pathlib import Path
 from adapters.registry import BASELINE_OF
 from cases.loader import load_case
 from cases.model import Case
-from harness.matrix import environment, installed_engines, run_matrix
-from harness.runner import OK, Job, RunResult, run_all, run_engine
+from harness.outcome import RunStatus
+from harness.run.environment import environment
+from harness.run.matrix import installed_engines, run_matrix
+from harness.run.runner import Job, RunResult, run_all, run_engine
 
 SEED_CASES = ("regression", "classification")
 
@@ -49,15 +51,15 @@ def measure(engine: str, case: Case, dtype: str, repeat: int) -> dict:
     startup, speed, message = [], [], ""
     for _ in range(repeat):
         result, wall = _timed(Job(engine, case, dtype))
-        if result.status != OK:
+        if result.status != RunStatus.OK:
             message = result.message.splitlines()[0] if result.message else result.status
             break
         train = result.trace.meta["train_seconds"]
         startup.append(wall - train)
         speed.append(case.steps / train)
     if not speed:
-        return {"engine": engine, "status": "error", "message": message}
-    return {"engine": engine, "status": "ok", "startup_s": _stats(startup),
+        return {"engine": engine, "status": RunStatus.ERROR, "message": message}
+    return {"engine": engine, "status": RunStatus.OK, "startup_s": _stats(startup),
             "steps_per_s": _stats(speed)}
 
 
@@ -73,7 +75,7 @@ def bench_engines(engines: list[str], quick: bool, repeat: int,
             baseline = BASELINE_OF.get(engine)
             if baseline:
                 row["baseline"] = measure(baseline, case, dtype, repeat)
-                if row["status"] == "ok" and row["baseline"]["status"] == "ok":
+                if row["status"] == RunStatus.OK and row["baseline"]["status"] == RunStatus.OK:
                     row["ratio"] = (row["steps_per_s"]["median"]
                                     / row["baseline"]["steps_per_s"]["median"])
             rows.append(row)
@@ -159,7 +161,7 @@ def markdown(report: dict) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for row in report["engines"]:
-        if row["status"] != "ok":
+        if row["status"] != RunStatus.OK:
             lines.append(f"| {row['workload']} | {row['dtype']} | {row['engine']} | "
                          f"{row['status']}: {row.get('message', '')} | | | |")
             continue

@@ -13,8 +13,9 @@ import numpy as np
 from adapters.registry import ENGINES, UnknownEngine, get_engine
 from cases.loader import CaseError, case_names, load_case
 from cases.model import DTYPES
-from harness.expectations import DEFAULT_PATH as DEFAULT_EXPECTATIONS
-from harness.runner import DEFAULT_TIMEOUT, OK, Job, RunResult, run_engine
+from harness.judge.expectations import DEFAULT_PATH as DEFAULT_EXPECTATIONS
+from harness.outcome import QUIET, Outcome, RunStatus
+from harness.run.runner import DEFAULT_TIMEOUT, Job, RunResult, run_engine
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -143,7 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     case = load_case(args.case)
     dtype = args.dtype or case.dtype
     result = run_engine(Job(args.engine, case, dtype, args.record_steps), timeout=args.timeout)
-    if result.status != OK:
+    if result.status != RunStatus.OK:
         print(f"{result.job.label}: {result.status}: {result.message}", file=sys.stderr)
         return EXIT_FAIL
     print(format_run(result))
@@ -182,10 +183,11 @@ def format_run(result: RunResult) -> str:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from harness.expectations import load_expectations
-    from harness.matrix import installed_engines, run_matrix
+    from harness.compare import run_compare
+    from harness.judge.expectations import load_expectations
     from harness.progress import Progress
     from harness.report import write_report
+    from harness.run.matrix import installed_engines
 
     if importlib.util.find_spec("matplotlib") is None:
         print("error: the report's plots need matplotlib: pip install 'backprop-parity[report]'",
@@ -200,7 +202,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     expectations = load_expectations(args.expected_failures)
     total = len(cases) * len(dtypes) * len({"reference", *engines})
     with Progress(total, quiet=args.quiet) as progress:
-        run = run_matrix(cases, engines, dtypes, record_steps=args.record_steps,
+        run = run_compare(cases, engines, dtypes, record_steps=args.record_steps,
                          expectations=expectations, workers=args.jobs, timeout=args.timeout,
                          on_done=progress.advance)
     paths = write_report(run, args.out)
@@ -219,14 +221,13 @@ def format_summary(run) -> str:
                  else "-")
         lines.append(f"{c.outcome:16} {c.case:16} {c.engine:17} {c.dtype:8} final loss {final:>10}"
                      f"  max rel dev {c.max_deviation:.2e}")
-    problems = [e.comparison for e in run.entries if e.comparison.outcome not in
-                ("pass", "diverged alike", "not applicable")]
+    problems = [e.comparison for e in run.entries if e.comparison.outcome not in QUIET]
     if problems:
         lines.append("")
     for c in problems:
         # an expected failure is known and explained: one line; anything else in full
         lines.append(f"{c.path}: expected fail: {c.expected_failure}"
-                     if c.outcome == "expected fail" else c.report())
+                     if c.outcome == Outcome.EXPECTED_FAIL else c.report())
     for case, sentences in run.findings.items():
         if sentences:
             lines.append(f"\n{case}:")

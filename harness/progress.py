@@ -6,7 +6,7 @@ import sys
 import threading
 from types import TracebackType
 
-from harness.runner import RunResult
+from harness.run.runner import RunResult
 
 
 class Progress:

@@ -14,9 +14,9 @@ import time
 
 import numpy as np
 
+from cases import layout
 from cases.model import Layer
-from harness.init import RunRequest
-from harness.trace import Trace
+from harness.contract import RunRequest, Trace
 from reference import activations, losses
 
 Params = dict[str, np.ndarray]
@@ -28,9 +28,9 @@ def forward(params: Params, layers: tuple[Layer, ...], x: np.ndarray
     zs: list[np.ndarray] = []
     acts = [x]
     for index, layer in enumerate(layers, start=1):
-        z = acts[-1] @ params[f"W{index}"]  # (batch, units)
+        z = acts[-1] @ params[layout.weight(index)]  # (batch, units)
         if layer.bias:
-            z = z + params[f"b{index}"]
+            z = z + params[layout.bias(index)]
         zs.append(z)
         acts.append(activations.forward(layer.activation, z))
     return zs, acts
@@ -44,10 +44,10 @@ def backward(params: Params, layers: tuple[Layer, ...], zs: list[np.ndarray],
     for index in range(len(layers), 0, -1):
         layer = layers[index - 1]
         grad_z = activations.backward(layer.activation, zs[index - 1], acts[index], grad_a)
-        grads[f"W{index}"] = acts[index - 1].T @ grad_z  # (inputs, units)
+        grads[layout.weight(index)] = acts[index - 1].T @ grad_z  # (inputs, units)
         if layer.bias:
-            grads[f"b{index}"] = grad_z.sum(axis=0)  # (units,)
-        grad_a = grad_z @ params[f"W{index}"].T  # (batch, inputs) of this layer
+            grads[layout.bias(index)] = grad_z.sum(axis=0)  # (units,)
+        grad_a = grad_z @ params[layout.weight(index)].T  # (batch, inputs) of this layer
     return grads
 
 

@@ -40,7 +40,7 @@ def cached_run(engine: str, case: str | Path, dtype: str, record_steps: bool = F
     from different angles; each run is still a real, independent engine process.
     """
     from cases import load_case
-    from harness.runner import Job, run_engine
+    from harness.run.runner import Job, run_engine
 
     key = (engine, str(case), dtype, record_steps)
     if key not in _RUNS:

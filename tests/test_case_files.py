@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cases import CaseError, case_names, load_case
-from harness.init import data_order, initial_params
+from harness.contract import data_order, initial_params
 from tests.conftest import run_cli
 
 GOOD = """\

@@ -15,8 +15,8 @@ import pytest
 
 from cases import load_case
 from harness.check import run_check
-from harness.diagnose import AGREES, Diagnosis
-from harness.runner import RunResult
+from harness.check.diagnose import AGREES, Diagnosis
+from harness.run.runner import RunResult
 from tests.conftest import run_cli
 
 LEARNERS = Path(__file__).resolve().parent / "learners"

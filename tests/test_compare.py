@@ -9,16 +9,11 @@ import pytest
 
 from cases import load_case
 from cases.model import Tolerance
-from harness.compare import (
-    DIVERGED_ALIKE,
-    FAIL,
-    PASS,
-    check,
-    compare_traces,
-    first_nonfinite_step,
-)
-from harness.expectations import Expected, load_expectations
-from harness.matrix import run_matrix
+from harness.compare import run_compare
+from harness.judge.closeness import check
+from harness.judge.expectations import Expected, load_expectations
+from harness.judge.verdict import compare_traces, first_nonfinite_step
+from harness.outcome import Outcome
 from tests.conftest import cached_run, run_cli
 
 TIGHT = Tolerance(rtol=1e-12, atol=1e-14)
@@ -52,7 +47,7 @@ def test_a_nudged_parameter_in_a_real_trace_fails_with_an_assert_close_message()
     engine = copy.deepcopy(reference)
     engine.final_params["W1"][1, 0] *= 1 + 1e-9  # past float64's 1e-12 relative tolerance
     result = compare_traces(case, "torch", "float64", engine, reference)
-    assert result.verdict == FAIL
+    assert result.verdict == Outcome.FAIL
     assert [c.path for c in result.failures] == ["final W1"]
     report = result.report()
     assert "case=regression engine=torch dtype=float64 final W1: tensor-likes are not close!" \
@@ -61,7 +56,7 @@ def test_a_nudged_parameter_in_a_real_trace_fails_with_an_assert_close_message()
     assert "at index (1, 0)" in report
     assert "reproduce: python -m harness compare --case regression --engine torch " \
         "--dtype float64" in report
-    assert compare_traces(case, "torch", "float64", reference, reference).verdict == PASS
+    assert compare_traces(case, "torch", "float64", reference, reference).verdict == Outcome.PASS
 
 
 def test_divergence_is_its_own_outcome():
@@ -69,12 +64,12 @@ def test_divergence_is_its_own_outcome():
     reference = cached_run("reference", "iq-divergence", "float64").trace
     assert first_nonfinite_step(reference.step_losses) == 6  # FACTS.md: step 6, epoch 2
     alike = compare_traces(case, "torch", "float64", copy.deepcopy(reference), reference)
-    assert alike.verdict == DIVERGED_ALIKE and alike.nonfinite_step == 6
+    assert alike.verdict == Outcome.DIVERGED_ALIKE and alike.nonfinite_step == 6
     late = copy.deepcopy(reference)
     late.step_losses[5] = 1e300
     late.step_losses[6] = np.inf
     result = compare_traces(case, "torch", "float64", late, reference)
-    assert result.verdict == FAIL
+    assert result.verdict == Outcome.FAIL
     assert "non-finite at step 6, torch at step 7" in result.message
 
 
@@ -83,7 +78,7 @@ def test_per_step_traces_name_the_first_diverging_step_and_parameter():
     reference = cached_run("reference", "regression", "float64", record_steps=True).trace
     notebook = cached_run("seed-notebook", "regression", "float64", record_steps=True).trace
     result = compare_traces(case, "seed-notebook", "float64", notebook, reference)
-    assert result.verdict == FAIL
+    assert result.verdict == Outcome.FAIL
     first = result.first_divergence
     # Step 1's loss agrees (same start); its update does not: W1 moves transposed and from the
     # already-updated W2.
@@ -99,11 +94,11 @@ def test_lower_observed_precision_is_judged_at_that_precision():
     pretend = copy.deepcopy(single)
     pretend.meta["observed_dtype"] = "float32"
     result = compare_traces(case, "keras-torch", "float64", pretend, reference)
-    assert result.judged_as == "float32" and result.verdict == PASS
+    assert result.judged_as == "float32" and result.verdict == Outcome.PASS
     assert "computed in float32" in result.notes[0]
     honest = copy.deepcopy(single)
     honest.meta["observed_dtype"] = "float64"  # a float32 run claiming float64 is caught
-    assert compare_traces(case, "x", "float64", honest, reference).verdict == FAIL
+    assert compare_traces(case, "x", "float64", honest, reference).verdict == Outcome.FAIL
 
 
 def test_expected_failures_file_has_a_reason_on_every_line():
@@ -116,7 +111,7 @@ def test_matrix_marks_expected_failures_and_warns_about_unused_entries():
     cases = [load_case("regression")]
     expectations = [*load_expectations(),
                     Expected("regression", "reference", "float32", "nothing to see", 99)]
-    run = run_matrix(cases, ["seed-notebook"], ["float64", "float32"],
+    run = run_compare(cases, ["seed-notebook"], ["float64", "float32"],
                      expectations=expectations)
     outcomes = {(c.engine, c.dtype): c.outcome for c in run.comparisons}
     assert outcomes[("seed-notebook", "float64")] == "expected fail"
@@ -127,7 +122,7 @@ def test_matrix_marks_expected_failures_and_warns_about_unused_entries():
              Expected("regression", "torch-nightly", "*", "no such engine", 8),
              Expected("regresion", "seed-notebook", "*", "a typo", 9),
              Expected("regression", "seed-notebook", "float16", "no such dtype", 10)]
-    run = run_matrix(cases, ["seed-notebook"], ["float64"], expectations=stale)
+    run = run_compare(cases, ["seed-notebook"], ["float64"], expectations=stale)
     assert run.warnings == [
         "expected-failures line 8 (regression torch-nightly *) matches nothing: no engine is "
         "named 'torch-nightly'",

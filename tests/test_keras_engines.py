@@ -17,9 +17,9 @@ import pytest
 
 from cases.loader import load_case
 from cases.model import Case
-from harness.init import make_request
-from harness.runner import OK, Job, RunResult, run_all
-from harness.trace import Trace
+from harness.contract import Trace, make_request
+from harness.outcome import RunStatus
+from harness.run.runner import Job, RunResult, run_all
 from reference import train
 
 pytestmark = pytest.mark.frameworks
@@ -228,7 +228,7 @@ def trace_of(runs: dict[tuple, RunResult], case: str, engine: str, dtype: str,
     if not available(engine):
         pytest.skip(f"{engine}: keras or {BACKENDS[engine]} is not installed")
     result = runs[(case, engine, dtype, record)]
-    assert result.status == OK, f"{result.job.label}: {result.status}: {result.message}"
+    assert result.status == RunStatus.OK, f"{result.job.label}: {result.status}: {result.message}"
     assert result.trace is not None
     return result.trace
 
@@ -342,7 +342,7 @@ def test_step_losses_do_not_depend_on_steps_per_execution(runs) -> None:
 
 def test_epoch_losses_are_the_batch_weighted_means_of_the_step_losses(runs, cases) -> None:
     for (name, *_), result in runs.items():
-        if result.status != OK or name == "diverge":
+        if result.status != RunStatus.OK or name == "diverge":
             continue
         case, trace = cases[name], result.trace
         # (keras-torch float64 keeps its History in float32 too: tolerance by the probed dtype)
@@ -368,7 +368,7 @@ def test_divergence_is_reported_not_raised(runs, reference) -> None:
 def test_meta_records_backend_versions_and_execution(runs, cases) -> None:
     keras_version = importlib.metadata.version("keras")
     for (name, engine, _, record), result in runs.items():
-        assert result.status == OK, f"{result.job.label}: {result.message}"
+        assert result.status == RunStatus.OK, f"{result.job.label}: {result.message}"
         meta = result.trace.meta
         assert meta["framework"] == "keras"
         assert meta["framework_version"] == keras_version

@@ -1,7 +1,7 @@
 """CI equivalence checks: every shipped case on every engine in both dtypes, judged by `compare`.
 
 The whole matrix runs once per session (each run a real engine process, two at a time), through
-the same `run_matrix` and comparison code as `python -m harness compare`.
+the same `run_compare` and comparison code as `python -m harness compare`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import pytest
 
 from adapters.registry import ENGINES
 from cases import case_names, load_case
-from harness.compare import DIVERGED_ALIKE, PASS, first_nonfinite_step
-from harness.expectations import load_expectations
-from harness.matrix import run_matrix
+from harness.compare import run_compare
+from harness.judge.expectations import load_expectations
+from harness.judge.verdict import first_nonfinite_step
+from harness.outcome import Outcome
 
 pytestmark = pytest.mark.frameworks
 
@@ -31,7 +32,7 @@ def _installed(engine: str) -> bool:
 def matrix():
     cases = [load_case(name) for name in case_names()]
     engines = [e for e in ENGINES if _installed(e)]
-    return run_matrix(cases, engines, DTYPES, expectations=load_expectations())
+    return run_compare(cases, engines, DTYPES, expectations=load_expectations())
 
 
 def _entry(matrix, case: str, engine: str, dtype: str):
@@ -47,7 +48,7 @@ def _entry(matrix, case: str, engine: str, dtype: str):
 @pytest.mark.parametrize("case", case_names())
 def test_engine_trains_like_the_reference(matrix, case, engine, dtype):
     comparison = _entry(matrix, case, engine, dtype).comparison
-    expected = DIVERGED_ALIKE if load_case(case).expect.diverges else PASS
+    expected = Outcome.DIVERGED_ALIKE if load_case(case).expect.diverges else Outcome.PASS
     assert comparison.verdict == expected, comparison.report()
 
 

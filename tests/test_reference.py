@@ -7,9 +7,9 @@ import itertools
 import numpy as np
 import pytest
 
-from cases import load_case
+from cases import layout, load_case
 from cases.model import Layer
-from harness.init import make_request
+from harness.contract import make_request
 from reference import loss_and_gradients, train
 
 # Textbook SGD figures measured independently (../shared/FACTS.md).
@@ -119,9 +119,9 @@ def test_analytic_gradients_match_central_differences(hidden, loss, bias):
     layers = (Layer(4, hidden), Layer(3, hidden, bias=bias), Layer(outputs, head))
     params = {}
     for index, layer in enumerate(layers, start=1):
-        params[f"W{index}"] = rng.uniform(-1, 1, (sizes[index - 1], sizes[index]))
+        params[layout.weight(index)] = rng.uniform(-1, 1, (sizes[index - 1], sizes[index]))
         if layer.bias:
-            params[f"b{index}"] = rng.uniform(-0.5, 0.5, sizes[index])
+            params[layout.bias(index)] = rng.uniform(-0.5, 0.5, sizes[index])
     x = rng.normal(size=(5, 3))
     y = _targets(loss, rng, 5, outputs)
     _, analytic = loss_and_gradients(params, layers, loss, x, y)

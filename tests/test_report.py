@@ -13,9 +13,11 @@ import pandas as pd
 import pytest
 
 from cases.loader import load_case
-from harness.compare import ERROR, Comparison
-from harness.expectations import load_expectations
-from harness.matrix import CompareRun, Entry, run_matrix
+from harness.compare import run_compare
+from harness.judge.expectations import load_expectations
+from harness.judge.matrix import CompareRun, Entry
+from harness.judge.verdict import Comparison
+from harness.outcome import Outcome
 from harness.report import shown_epochs, write_report
 
 CASES = ("regression", "classification")
@@ -39,7 +41,7 @@ def _strict_json(path: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def run() -> CompareRun:
-    return run_matrix([load_case(name) for name in CASES], list(ENGINES), list(DTYPES),
+    return run_compare([load_case(name) for name in CASES], list(ENGINES), list(DTYPES),
                       expectations=load_expectations())
 
 
@@ -186,7 +188,7 @@ dtype = "float64"
 def test_nonfinite_losses_are_null_in_strict_json(tmp_path: Path) -> None:
     path = tmp_path / "divergent.toml"
     path.write_text(DIVERGENT)
-    run = run_matrix([load_case(path)], ["reference"], list(DTYPES))
+    run = run_compare([load_case(path)], ["reference"], list(DTYPES))
     written = write_report(run, tmp_path / "report")
     doc = _strict_json(written["json"])
     for result in doc["results"]:
@@ -210,7 +212,7 @@ def test_nonfinite_losses_are_null_in_strict_json(tmp_path: Path) -> None:
 def test_runs_without_a_trace_are_reported(run: CompareRun, tmp_path: Path) -> None:
     """An engine that crashed or is not installed has no trace: every file still says so."""
     case = run.cases[0]
-    broken = [Entry(case, "torch", dtype, Comparison(case.name, "torch", dtype, ERROR,
+    broken = [Entry(case, "torch", dtype, Comparison(case.name, "torch", dtype, Outcome.ERROR,
                                                      message="worker exited with status 1"),
                     None) for dtype in DTYPES]
     with_error = dataclasses.replace(run, engines=[*run.engines, "torch"],

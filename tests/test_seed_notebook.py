@@ -7,13 +7,13 @@ import re
 import numpy as np
 
 from adapters import seed_notebook
-from cases import load_case
-from harness.init import make_request
+from cases import layout, load_case
+from harness.contract import make_request
 
 
 def _as_printed(params: dict[str, np.ndarray]) -> str:
     """The final parameters as the notebook printed them: its (units, 1) biases, numpy's repr."""
-    shaped = {k: v.reshape(-1, 1) if k.startswith("b") else v for k, v in params.items()}
+    shaped = {k: v.reshape(-1, 1) if not layout.is_weight(k) else v for k, v in params.items()}
     return _seed_text(str(shaped))
 
 

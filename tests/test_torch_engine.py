@@ -13,9 +13,9 @@ torch = pytest.importorskip("torch")
 from adapters import torch_engine  # noqa: E402
 from cases.loader import load_case  # noqa: E402
 from cases.model import Case  # noqa: E402
-from harness.init import make_request  # noqa: E402
-from harness.runner import OK, Job, RunResult, run_all  # noqa: E402
-from harness.trace import Trace  # noqa: E402
+from harness.contract import Trace, make_request  # noqa: E402
+from harness.outcome import RunStatus  # noqa: E402
+from harness.run.runner import Job, RunResult, run_all  # noqa: E402
 from reference import train as reference_train  # noqa: E402
 
 pytestmark = pytest.mark.frameworks
@@ -116,7 +116,8 @@ def runs(cases: dict[str, Case]) -> dict[tuple[str, str, bool], RunResult]:
 def torch_trace(runs):
     def get(name: str, dtype: str, record: bool = False) -> Trace:
         result = runs[(name, dtype, record)]
-        assert result.status == OK, f"{result.job.label}: {result.status}: {result.message}"
+        assert result.status == RunStatus.OK, (
+            f"{result.job.label}: {result.status}: {result.message}")
         return result.trace
 
     return get

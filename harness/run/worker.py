@@ -1,15 +1,15 @@
-"""Run one engine on one case in this process: `python -m harness.worker JOB_DIR`.
+"""Run one engine on one request in this process: `python -m harness.run.worker JOB_DIR`.
 
-The parent (harness.runner) writes JOB_DIR/job.json and JOB_DIR/inputs.npz; this process sets the
-engine's environment before any framework is imported, trains, and writes JOB_DIR/trace.npz and
-JOB_DIR/meta.json. A missing framework exits with code 3 and JOB_DIR/unavailable.txt.
+The parent (harness.run.runner) writes JOB_DIR/job.pkl: the engine's spec and the whole
+RunRequest. This process sets the engine's environment before any framework is imported, trains
+exactly that request, and writes JOB_DIR/trace.npz and JOB_DIR/meta.json. A missing framework
+exits with code 3 and JOB_DIR/unavailable.txt.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
+import pickle
 import platform
 import resource
 import sys
@@ -17,34 +17,19 @@ import time
 from pathlib import Path
 
 EXIT_UNAVAILABLE = 3
+JOB_FILE = "job.pkl"
+UNAVAILABLE_FILE = "unavailable.txt"
 
 
 def main(job_dir: Path) -> int:
     started = time.perf_counter()
-    job = json.loads((job_dir / "job.json").read_text())
-
-    from adapters.registry import get_engine
-
-    spec = get_engine(job["engine"])
+    # Unpickling imports only numpy and our own modules; no framework until spec.load() below.
+    with open(job_dir / JOB_FILE, "rb") as handle:
+        job = pickle.load(handle)
+    spec, request = job["spec"], job["request"]
     os.environ.update(spec.env)  # before the engine module imports its framework
 
     import numpy as np
-
-    from cases.loader import load_case
-    from harness.init import RunRequest
-
-    case = dataclasses.replace(load_case(job["case_path"]), **job.get("training", {}))
-    with np.load(job_dir / "inputs.npz") as inputs:
-        arrays = {k: inputs[k] for k in inputs.files}
-    request = RunRequest(
-        case=case,
-        dtype=job["dtype"],
-        params={k.removeprefix("param/"): v for k, v in arrays.items() if k.startswith("param/")},
-        x=arrays["x"],
-        y=arrays["y"],
-        order=arrays["order"],
-        record_steps=job["record_steps"],
-    )
 
     import_started = time.perf_counter()
     try:
@@ -52,14 +37,15 @@ def main(job_dir: Path) -> int:
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] in spec.requires:
             message = f"{exc.name} is not installed; install it with: {spec.install}"
-            (job_dir / "unavailable.txt").write_text(message)
+            (job_dir / UNAVAILABLE_FILE).write_text(message)
             print(message, file=sys.stderr)
             return EXIT_UNAVAILABLE
         raise
     import_seconds = time.perf_counter() - import_started
 
-    from adapters.contract import EngineError
+    from harness.contract import EngineError
 
+    case = request.case
     try:
         trace = engine.train(request)
     except EngineError as exc:
@@ -93,6 +79,6 @@ ENV_RECORDED = {
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        print("usage: python -m harness.worker JOB_DIR", file=sys.stderr)
+        print("usage: python -m harness.run.worker JOB_DIR", file=sys.stderr)
         sys.exit(2)
     sys.exit(main(Path(sys.argv[1])))

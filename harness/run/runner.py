@@ -1,26 +1,32 @@
-"""Run engines in their own processes, in parallel, with a timeout; never let one sink the rest."""
+"""Run engines in their own processes, in parallel, with a timeout; never let one sink the rest.
+
+The request crosses into the worker whole: the parent pickles the engine's spec and the complete
+RunRequest (the validated Case with its arrays, the initial parameters, the data order) into the
+job folder, and the worker trains exactly that. No worker re-reads a case file, so every field a
+caller changed on the Case reaches the engine. Pickle keeps every value to the bit and every field
+the Case will ever gain; parent and worker run the same code, and the folder is private to them.
+"""
 
 from __future__ import annotations
 
-import json
 import os
+import pickle
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from adapters.registry import get_engine
+from adapters.registry import EngineSpec, get_engine
 from cases.model import Case
-from harness.init import make_request
-from harness.trace import Trace
-from harness.worker import EXIT_UNAVAILABLE
+from harness.contract import Trace, make_request
+from harness.outcome import RunStatus
+from harness.run.worker import EXIT_UNAVAILABLE, JOB_FILE, UNAVAILABLE_FILE
 
-OK, UNAVAILABLE, ERROR, NOT_APPLICABLE = "ok", "unavailable", "error", "not-applicable"
 DEFAULT_TIMEOUT = 900.0
 STDERR_TAIL_LINES = 15
 
@@ -38,16 +44,20 @@ CLEARED_ENV = ("KERAS_BACKEND", "KERAS_MAX_EPOCHS", "KERAS_MAX_STEPS_PER_EPOCH",
                "TF_XLA_FLAGS", "XLA_FLAGS")
 
 
-TRAINING_FIELDS = ("learning_rate", "batch_size", "order", "shuffle_seed", "epochs")
-
-
 @dataclass
 class Job:
+    """One (case, engine, dtype) run. The engine is looked up once, when the job is made."""
+
     engine: str
     case: Case
     dtype: str
     record_steps: bool = False
     params: dict[str, np.ndarray] | None = None  # None: the case's own initial parameters
+    spec: EngineSpec = field(default=None, repr=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.spec is None:
+            self.spec = get_engine(self.engine)
 
     @property
     def label(self) -> str:
@@ -57,7 +67,7 @@ class Job:
 @dataclass
 class RunResult:
     job: Job
-    status: str  # ok, unavailable, error, not-applicable
+    status: RunStatus
     trace: Trace | None = None
     message: str = ""
 
@@ -70,48 +80,44 @@ def child_env(keras_home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in CLEARED_ENV}
     env.update(DETERMINISM_ENV)
     env["KERAS_HOME"] = str(keras_home)  # a clean folder: no user keras.json changes results
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     return env
 
 
 def run_engine(job: Job, timeout: float = DEFAULT_TIMEOUT) -> RunResult:
-    """Train `job` in a fresh `python -m harness.worker` process and collect its Trace."""
-    spec = get_engine(job.engine)
+    """Train `job` in a fresh `python -m harness.run.worker` process and collect its Trace."""
+    spec = job.spec
     reason = spec.not_applicable(job.case)
     if reason:
-        return RunResult(job, NOT_APPLICABLE, message=reason)
+        return RunResult(job, RunStatus.NOT_APPLICABLE, message=reason)
     missing = spec.missing()
     if missing:
-        return RunResult(job, UNAVAILABLE,
+        return RunResult(job, RunStatus.UNAVAILABLE,
                          message=f"{missing[0]} is not installed; install it with: {spec.install}")
     request = make_request(job.case, job.dtype, job.record_steps, job.params)
     with tempfile.TemporaryDirectory(prefix="bpp-") as tmp:
         job_dir = Path(tmp)
-        arrays = {"x": request.x, "y": request.y, "order": request.order}
-        arrays |= {f"param/{k}": v for k, v in request.params.items()}
-        np.savez(job_dir / "inputs.npz", **arrays)
-        (job_dir / "job.json").write_text(json.dumps({
-            "engine": job.engine, "case_path": str(job.case.path), "dtype": job.dtype,
-            "record_steps": job.record_steps,
-            # the worker reloads the case from its file; carry what a caller may have changed
-            "training": {k: getattr(job.case, k) for k in TRAINING_FIELDS},
-        }))
+        with open(job_dir / JOB_FILE, "wb") as handle:
+            pickle.dump({"spec": spec, "request": request}, handle,
+                        protocol=pickle.HIGHEST_PROTOCOL)
         (job_dir / "keras_home").mkdir()
-        command = [sys.executable, "-m", "harness.worker", str(job_dir)]
+        command = [sys.executable, "-m", "harness.run.worker", str(job_dir)]
         try:
             done = subprocess.run(command, env=child_env(job_dir / "keras_home"),
                                   capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             tail = _tail(exc.stderr)
-            return RunResult(job, ERROR, message=f"timed out after {timeout:g} s" +
+            return RunResult(job, RunStatus.ERROR, message=f"timed out after {timeout:g} s" +
                              (f"; stderr ends:\n{tail}" if tail else ""))
         if done.returncode == EXIT_UNAVAILABLE:
-            return RunResult(job, UNAVAILABLE, message=(job_dir / "unavailable.txt").read_text())
+            return RunResult(job, RunStatus.UNAVAILABLE,
+                             message=(job_dir / UNAVAILABLE_FILE).read_text())
         if done.returncode != 0:
-            return RunResult(job, ERROR, message=f"exit code {done.returncode}; stderr ends:\n"
+            return RunResult(job, RunStatus.ERROR,
+                             message=f"exit code {done.returncode}; stderr ends:\n"
                              f"{_tail(done.stderr)}")
-        return RunResult(job, OK, trace=Trace.load(job_dir))
+        return RunResult(job, RunStatus.OK, trace=Trace.load(job_dir))
 
 
 def run_all(jobs: Iterable[Job], workers: int | None = None, timeout: float = DEFAULT_TIMEOUT,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cases.loader import CaseError
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "cases" / "expected-failures.txt"
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "cases" / "expected-failures.txt"
 
 
 @dataclass(frozen=True)

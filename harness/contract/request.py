@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cases import layout
 from cases.model import Case
 
 
@@ -21,7 +22,7 @@ def initial_params(case: Case) -> dict[str, np.ndarray]:
     modern = np.random.default_rng(init.seed)
     params: dict[str, np.ndarray] = {}
     for name, shape in case.param_shapes.items():
-        if name.startswith("b"):
+        if not layout.is_weight(name):
             params[name] = np.full(shape, init.bias, dtype=np.float64)
         elif init.kind == "constant":
             params[name] = np.full(shape, init.weight, dtype=np.float64)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from adapters.registry import ORACLE
 from cases.model import Case
-from harness.compare import DIVERGED_ALIKE, first_nonfinite_step
-
-if TYPE_CHECKING:
-    from harness.matrix import Entry
+from harness.judge.matrix import Entry
+from harness.judge.verdict import first_nonfinite_step
+from harness.outcome import Outcome
 
 PLATEAU_CHANGE = 1e-3  # relative change over the last epochs below which the loss is "flat"
 AGREE = 1e-3  # final losses within this relative distance are "the same" in prose
@@ -40,17 +39,17 @@ def headline_findings(case: Case, entries: list[Entry]) -> list[str]:
     dtypes = list(dict.fromkeys(e.dtype for e in entries))
     for dtype in dtypes:
         finals = _final_losses(entries, dtype)
-        if "reference" not in finals:
+        if ORACLE not in finals:
             continue
         traces = {e.engine: e.trace for e in entries if e.dtype == dtype and e.trace is not None}
         steps = {name: first_nonfinite_step(t.step_losses) for name, t in traces.items()}
-        if steps["reference"] is not None:
+        if steps[ORACLE] is not None:
             sentences.append(_divergence_sentence(case, dtype, entries, steps))
             continue
-        ref = finals["reference"]
-        alike = [n for n, v in finals.items() if n != "reference" and math.isfinite(v)
+        ref = finals[ORACLE]
+        alike = [n for n, v in finals.items() if n != ORACLE and math.isfinite(v)
                  and abs(v - ref) <= AGREE * abs(ref)]
-        apart = {n: v for n, v in finals.items() if n != "reference" and n not in alike}
+        apart = {n: v for n, v in finals.items() if n != ORACLE and n not in alike}
         text = (f"{dtype}: after {case.epochs} epochs the loss ends near {_fmt(ref)} on the "
                 f"reference" + (f" and on {', '.join(alike)}" if alike else ""))
         if apart:
@@ -59,14 +58,14 @@ def headline_findings(case: Case, entries: list[Entry]) -> list[str]:
         if case.loss == "categorical_crossentropy":
             sentences.append(f"{dtype}: training accuracy " + ", ".join(
                 f"{name} {100 * accuracy(case, t):.1f}%" for name, t in traces.items()) + ".")
-        flat, window, change = plateau(traces["reference"].epoch_losses)
+        flat, window, change = plateau(traces[ORACLE].epoch_losses)
         if flat:
-            sentences.append(_plateau_sentence(case, dtype, traces["reference"], window, change))
+            sentences.append(_plateau_sentence(case, dtype, traces[ORACLE], window, change))
     if case.expect.final_loss is not None and "float64" in dtypes:
         low, high = case.expect.final_loss
         finals = _final_losses(entries, "float64")
-        if "reference" in finals:
-            ref = finals["reference"]
+        if ORACLE in finals:
+            ref = finals[ORACLE]
             inside = low <= ref <= high
             sentences.append(f"expected final loss in [{low:g}, {high:g}]: the float64 reference "
                              f"ends at {_fmt(ref)}, " + ("as expected." if inside else
@@ -101,14 +100,14 @@ def _plateau_sentence(case: Case, dtype: str, trace, window: int, change: float)
 
 def _divergence_sentence(case: Case, dtype: str, entries: list[Entry],
                          steps: dict[str, int | None]) -> str:
-    step = steps["reference"]
+    step = steps[ORACLE]
     epoch = (step - 1) // case.steps_per_epoch + 1
-    here = [e for e in entries if e.dtype == dtype and e.engine != "reference"]
-    alike = [e.engine for e in here if e.comparison.verdict == DIVERGED_ALIKE
+    here = [e for e in entries if e.dtype == dtype and e.engine != ORACLE]
+    alike = [e.engine for e in here if e.comparison.verdict == Outcome.DIVERGED_ALIKE
              and e.comparison.judged_as == dtype]
     lower = {e.engine: e.comparison.judged_as for e in here
              if e.comparison.judged_as not in ("", dtype)}
-    others = {n: s for n, s in steps.items() if n != "reference" and n not in alike}
+    others = {n: s for n, s in steps.items() if n != ORACLE and n not in alike}
     largest = float(np.abs(case.x).max())
     why = (f"learning rate too large for unscaled inputs (largest |x| = {largest:g})"
            if largest > 10 else "the learning rate is too large for this loss surface")

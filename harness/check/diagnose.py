@@ -18,10 +18,11 @@ from itertools import groupby
 
 import numpy as np
 
+from cases import layout
 from cases.model import Case
-from harness.compare import check, find_first_divergence, tolerance_for
-from harness.init import RunRequest
-from harness.trace import Trace
+from harness.contract import RunRequest, Trace
+from harness.judge.closeness import check, tolerance_for
+from harness.judge.verdict import find_first_divergence
 from reference import backward, forward, loss_and_gradients, losses
 
 Params = dict[str, np.ndarray]
@@ -131,7 +132,7 @@ class _StepJudge:
         zs, acts = forward(before, self.case.layers, x)
         grad_out = losses.gradient(self.case.loss, acts[-1], y)
         for other in before:
-            if other.startswith("W") and other != name and not np.array_equal(
+            if layout.is_weight(other) and other != name and not np.array_equal(
                     before[other], after[other]):
                 with np.errstate(all="ignore"):
                     stale = backward({**before, other: after[other]}, self.case.layers, zs, acts,
@@ -155,7 +156,7 @@ class _StepJudge:
             return borrowed
         partner = "W" + name[1:]  # a bias's own layer's weight
         weight = ((after[partner] - before[partner], -self.lr * grads[partner])
-                  if name.startswith("b") and partner in grads else None)
+                  if not layout.is_weight(name) and partner in grads else None)
         per_unit = _per_unit(actual, expected, weight)
         if per_unit:
             return per_unit

@@ -24,18 +24,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from adapters.registry import ORACLE
 from cases.model import Case
-from harness.compare import (
-    DIVERGED_ALIKE,
-    ERROR,
-    FAIL,
-    NOT_APPLICABLE,
-    PASS,
-    UNAVAILABLE,
-    Check,
-    Comparison,
-)
-from harness.matrix import ORACLE, CompareRun, Entry
+from harness.judge.closeness import Check
+from harness.judge.matrix import CompareRun, Entry
+from harness.judge.verdict import Comparison
+from harness.outcome import Outcome
 
 SCHEMA = 1
 HEAD_EPOCHS = TAIL_EPOCHS = 5
@@ -47,10 +41,10 @@ NONFINITE_NOTE = ("JSON has no NaN or Infinity: non-finite losses, parameters an
 
 # Outcome -> CSS class; the reader should see at a glance what needs attention.
 OUTCOME_CLASS = {
-    PASS: "good", DIVERGED_ALIKE: "good", "expected fail": "good",
-    FAIL: "bad", ERROR: "bad",
-    UNAVAILABLE: "none", NOT_APPLICABLE: "none",
-    "unexpected pass": "warn",
+    Outcome.PASS: "good", Outcome.DIVERGED_ALIKE: "good", Outcome.EXPECTED_FAIL: "good",
+    Outcome.FAIL: "bad", Outcome.ERROR: "bad",
+    Outcome.UNAVAILABLE: "none", Outcome.NOT_APPLICABLE: "none",
+    Outcome.UNEXPECTED_PASS: "warn",
 }
 OBSERVED_MARK = "⚠"
 
@@ -248,7 +242,7 @@ def _case_section(run: CompareRun, case: Case) -> list[Block]:
         blocks.append(Table(weights.reset_index()))
 
     blocks.append(Heading(3, "Failures and notes"))
-    flagged = [e.comparison for e in entries if e.comparison.outcome != PASS
+    flagged = [e.comparison for e in entries if e.comparison.outcome != Outcome.PASS
                or e.comparison.notes]
     if not flagged:
         blocks.append(Text("Every comparison passed, with nothing to note."))
@@ -261,7 +255,7 @@ def _comparison_blocks(comparison: Comparison) -> list[Block]:
     blocks: list[Block] = [Heading(4, f"{comparison.engine} {comparison.dtype}: "
                                       f"{comparison.outcome}")]
     reason = comparison.expected_failure
-    if reason and comparison.outcome == "unexpected pass":
+    if reason and comparison.outcome == Outcome.UNEXPECTED_PASS:
         blocks.append(Text(f"Listed as expected to fail ({reason}), yet it passed: take its line "
                            "out of cases/expected-failures.txt."))
     elif reason:

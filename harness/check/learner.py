@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from cases import layout
 from cases.model import Case
-from harness.diagnose import Diagnosis, diagnose
-from harness.init import initial_params, make_request
-from harness.runner import OK, Job, RunResult, run_all
+from harness.check.diagnose import Diagnosis, diagnose
+from harness.contract import initial_params, make_request
+from harness.outcome import RunStatus
+from harness.run.runner import Job, RunResult, run_all
 
 ASYMMETRIC_SEED = 0
 
@@ -15,13 +17,13 @@ ASYMMETRIC_SEED = 0
 def symmetric(params: dict[str, np.ndarray]) -> bool:
     """Do two hidden units start identical? Then they stay identical and hide layout mistakes."""
     return any(w.ndim == 2 and w.shape[1] > 1 and np.all(w == w[:, :1])
-               for name, w in params.items() if name.startswith("W"))
+               for name, w in params.items() if layout.is_weight(name))
 
 
 def asymmetric_start(case: Case, seed: int = ASYMMETRIC_SEED) -> dict[str, np.ndarray]:
     """Small random weights and biases (seeded): every unit and every element different."""
     rng = np.random.default_rng(seed)
-    return {name: rng.uniform(0.0, 0.2, size=shape) if name.startswith("W")
+    return {name: rng.uniform(0.0, 0.2, size=shape) if layout.is_weight(name)
             else rng.uniform(-0.1, 0.1, size=shape)
             for name, shape in case.param_shapes.items()}
 
@@ -49,8 +51,8 @@ def run_check(target: str, cases: list[Case], dtype: str, asymmetric: bool = Tru
     diagnoses, failed = [], []
     for index, (case, label, params) in enumerate(plan):
         reference, learner = results[2 * index], results[2 * index + 1]
-        if learner.status != OK or reference.status != OK:
-            failed += [r for r in (reference, learner) if r.status != OK]
+        if learner.status != RunStatus.OK or reference.status != RunStatus.OK:
+            failed += [r for r in (reference, learner) if r.status != RunStatus.OK]
             continue
         request = make_request(case, dtype, record_steps=True, params=params)
         diagnoses.append(diagnose(case, request, learner.trace, reference.trace, target, label))

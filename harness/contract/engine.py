@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from harness.init import RunRequest
-from harness.trace import Trace
+from harness.contract.request import RunRequest
+from harness.contract.trace import Trace
 
 
 class EngineError(Exception):
