@@ -5,9 +5,10 @@ One module serves the TensorFlow, torch and JAX backends; which one runs was fix
 
 How each Trace field is obtained, and why:
 - epoch_losses: Keras's own History (the batch-size-weighted mean of pre-update batch losses).
-- step_losses: a metric (`_StepLosses`) that evaluates the compiled loss object on each batch's
-  (y, y_pred) inside the train step and writes it into a (steps_per_epoch,) variable. It works
-  with `steps_per_execution` (callbacks then fire once per execution) and is exact. Not
+- step_losses: a metric (`keras_recording.StepLosses`) that evaluates the compiled loss object
+  on each batch's (y, y_pred) inside the train step and writes it into a (steps_per_epoch,)
+  variable. It works with `steps_per_execution` (callbacks then fire once per execution) and is
+  exact. Not
   `logs["loss"]` in `on_train_batch_end`: in Keras 3.15 that is the running mean of the epoch so
   far (checked), and un-averaging it, (mean_k * n_k - mean_{k-1} * n_{k-1}) / b_k, cancels once
   the epoch's sum dwarfs one batch's loss: on 130 one-row steps per epoch it was off from the
@@ -27,10 +28,11 @@ import keras
 import numpy as np
 from keras import ops
 
+from adapters.keras_losses import make_loss, probe_loss_precision
+from adapters.keras_recording import LossCollector, StepLosses, StepRecorder
 from cases import layout
 from cases.model import Case
 from harness.contract import RunRequest, Trace
-from reference import losses
 
 BACKEND = keras.backend.backend()
 # Steps run per call into the compiled train function when no per-step recording is asked for.
@@ -74,99 +76,6 @@ def _configure_backend() -> dict[str, Any]:
 
 
 DETERMINISM = _configure_backend()
-
-
-class HalfSumSquaredError(keras.losses.Loss):
-    """Seed 004's loss, 0.5 * the sum of squared errors over the batch and the outputs.
-
-    `call` gives each sample's half sum over outputs; reduction="sum" adds the samples up, so the
-    value Keras reports and differentiates is not divided by the batch size.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(name="half_sse", reduction="sum")
-
-    def call(self, y_true: Any, y_pred: Any) -> Any:
-        return 0.5 * ops.sum(ops.square(y_pred - y_true), axis=-1)
-
-
-def make_loss(name: str) -> keras.losses.Loss:
-    """The Keras loss for a case's loss name; call after set_floatx so it computes in floatx."""
-    if name == "mse":
-        return keras.losses.MeanSquaredError()
-    if name == "bce":  # TF backend: from the sigmoid's logits; torch/JAX: clipped at 1e-7
-        return keras.losses.BinaryCrossentropy()
-    if name == "categorical_crossentropy":  # y is one-hot already
-        return keras.losses.CategoricalCrossentropy()
-    if name == "half_sse":
-        return HalfSumSquaredError()
-    raise ValueError(f"unknown loss {name!r}")
-
-
-class _StepLosses(keras.metrics.Metric):
-    """Each batch's own pre-update loss, stored at its index in the epoch (reset every epoch)."""
-
-    def __init__(self, loss: keras.losses.Loss, steps_per_epoch: int) -> None:
-        super().__init__(name="batch_loss")
-        self.loss = loss
-        self.values = self.add_variable(shape=(steps_per_epoch,), initializer="zeros",
-                                        name="values")
-        self.latest = self.add_variable(shape=(), initializer="zeros", name="latest")
-        self.index = self.add_variable(shape=(), initializer="zeros", dtype="int32",
-                                       name="index")
-
-    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        value = ops.cast(self.loss(y_true, y_pred), self.dtype)
-        # A select, not a scatter: it also runs on the torch backend's shape-only "meta" tensors.
-        here = ops.equal(ops.arange(self.values.shape[0], dtype="int32"), self.index.value)
-        self.values.assign(ops.where(here, value, self.values.value))
-        self.latest.assign(value)
-        self.index.assign(self.index.value + 1)
-
-    def result(self) -> Any:
-        return self.latest.value  # logs["batch_loss"]: the latest batch's own loss
-
-    def reset_state(self) -> None:
-        # Every epoch overwrites all of `values`; zeroing them too cost a quarter of the run
-        # time on one-step epochs (TF, seed 004's shape).
-        self.index.assign(0)
-
-
-class _LossCollector(keras.callbacks.Callback):
-    """Copies the batch-loss metric's vector into the step losses at each epoch's end."""
-
-    def __init__(self, metric: _StepLosses, case: Case, dtype: str) -> None:
-        super().__init__()
-        self.metric = metric
-        self.per_epoch = case.steps_per_epoch
-        self.step_losses = np.empty(case.steps, dtype=dtype)
-        self.epochs_done = 0
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        # (JAX has synced its state back into the variables before on_epoch_end.)
-        start = self.epochs_done * self.per_epoch
-        self.step_losses[start:start + self.per_epoch] = ops.convert_to_numpy(
-            self.metric.values.value)
-        self.epochs_done += 1
-
-
-class _StepRecorder(_LossCollector):
-    """Also copies the weights after every batch (record_steps only: it costs a sync per step)."""
-
-    def __init__(self, metric: _StepLosses, case: Case, dtype: str,
-                 variables: dict[str, Any]) -> None:
-        super().__init__(metric, case, dtype)
-        self.variables = variables
-        self.step_params = {name: np.empty((case.steps, *tuple(v.shape)), dtype=dtype)
-                            for name, v in variables.items()}
-        self.step = 0
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if BACKEND == "jax":  # JAX keeps the training state outside the variables until synced
-            self.model.jax_state_sync()
-        for name, variable in self.variables.items():
-            self.step_params[name][self.step] = ops.convert_to_numpy(variable.value)
-        self.step += 1
 
 
 def build_model(case: Case, dtype: str, params: dict[str, np.ndarray]) -> keras.Sequential:
@@ -237,25 +146,6 @@ def probe_precision(dtype: str) -> str:
     return "float64" if abs(float(out[0, 0]) - 1.0) > 2.0**-31 else "float32"
 
 
-def probe_loss_precision(loss: keras.losses.Loss, name: str) -> str:
-    """The precision `loss` (made in floatx) really computes in, against the float64 reference.
-
-    Keras's type promotion maps 64-bit to 32-bit on every backend but TensorFlow, so on JAX
-    `ops.mean` (the per-sample mean of MSE and BCE) computes in float32 even though the Dense
-    matmul stays float64: the Dense probe alone would claim float64 for such a run. The inputs
-    are ones float32 cannot hold, so a float32 computation is off by about 2**-29 relative.
-    """
-    tiny = 2.0**-30
-    y, p = ((np.array([[1.0, 0.0]]), np.array([[0.5 + tiny, 0.5 - tiny]]))
-            if name == "categorical_crossentropy" else
-            (np.array([[1.0]]), np.array([[0.5 + tiny]])) if name == "bce" else
-            (np.zeros((1, 1)), np.full((1, 1), 1 + tiny)))
-    expected = float(losses.value(name, p, y))  # float64 throughout
-    got = float(ops.convert_to_numpy(loss(ops.convert_to_tensor(y, dtype=loss.dtype),
-                                          ops.convert_to_tensor(p, dtype=loss.dtype))))
-    return "float64" if abs(got - expected) <= 2.0**-31 * abs(expected) else "float32"
-
-
 def batch_stream(request: RunRequest) -> Any:
     """The harness's batches, epoch after epoch, as one stream for one `fit` call.
 
@@ -303,15 +193,15 @@ def train(request: RunRequest) -> Trace:
     # Claim float64 only when both the layer and the loss really compute in it.
     probes = {"dense": probe_precision(dtype), "loss": probe_loss_precision(loss, case.loss)}
     observed = "float64" if set(probes.values()) == {"float64"} else "float32"
-    metric = _StepLosses(loss, case.steps_per_epoch)
+    metric = StepLosses(loss, case.steps_per_epoch)
     optimizer = keras.optimizers.SGD(learning_rate=case.learning_rate)  # lr variable in floatx
     record = request.record_steps
     per_call = steps_per_execution(case.steps_per_epoch, record)
     # TF: no XLA, as its "auto" picks on a CPU-only machine; JAX always compiles its steps.
     model.compile(optimizer=optimizer, loss=loss, metrics=[metric], steps_per_execution=per_call,
                   jit_compile=BACKEND == "jax")
-    collector = (_StepRecorder(metric, case, dtype, variables) if record
-                 else _LossCollector(metric, case, dtype))
+    collector = (StepRecorder(metric, case, dtype, variables) if record
+                 else LossCollector(metric, case, dtype))
     started = time.perf_counter()
     history = model.fit(batch_stream(request), steps_per_epoch=case.steps_per_epoch,
                         epochs=case.epochs, shuffle=False, verbose=0, callbacks=[collector])
@@ -319,7 +209,7 @@ def train(request: RunRequest) -> Trace:
 
     final = {name: ops.convert_to_numpy(v.value).astype(dtype) for name, v in variables.items()}
     step_params = step_grads = None
-    if isinstance(collector, _StepRecorder):
+    if isinstance(collector, StepRecorder):
         step_params = collector.step_params
         lr = np.float64(case.learning_rate)
         step_grads = {}

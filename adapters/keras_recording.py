@@ -1,0 +1,83 @@
+"""Per-step recording inside Keras `fit`: each batch's own pre-update loss (a metric evaluated in
+the train step), and, when asked for, the weights after every batch (a callback).
+
+Imported only inside a Keras worker, after `KERAS_BACKEND` was set (adapters.keras_engine).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from cases.model import Case
+
+BACKEND = keras.backend.backend()
+
+
+class StepLosses(keras.metrics.Metric):
+    """Each batch's own pre-update loss, stored at its index in the epoch (reset every epoch)."""
+
+    def __init__(self, loss: keras.losses.Loss, steps_per_epoch: int) -> None:
+        super().__init__(name="batch_loss")
+        self.loss = loss
+        self.values = self.add_variable(shape=(steps_per_epoch,), initializer="zeros",
+                                        name="values")
+        self.latest = self.add_variable(shape=(), initializer="zeros", name="latest")
+        self.index = self.add_variable(shape=(), initializer="zeros", dtype="int32",
+                                       name="index")
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        value = ops.cast(self.loss(y_true, y_pred), self.dtype)
+        # A select, not a scatter: it also runs on the torch backend's shape-only "meta" tensors.
+        here = ops.equal(ops.arange(self.values.shape[0], dtype="int32"), self.index.value)
+        self.values.assign(ops.where(here, value, self.values.value))
+        self.latest.assign(value)
+        self.index.assign(self.index.value + 1)
+
+    def result(self) -> Any:
+        return self.latest.value  # logs["batch_loss"]: the latest batch's own loss
+
+    def reset_state(self) -> None:
+        # Every epoch overwrites all of `values`; zeroing them too cost a quarter of the run
+        # time on one-step epochs (TF, seed 004's shape).
+        self.index.assign(0)
+
+
+class LossCollector(keras.callbacks.Callback):
+    """Copies the batch-loss metric's vector into the step losses at each epoch's end."""
+
+    def __init__(self, metric: StepLosses, case: Case, dtype: str) -> None:
+        super().__init__()
+        self.metric = metric
+        self.per_epoch = case.steps_per_epoch
+        self.step_losses = np.empty(case.steps, dtype=dtype)
+        self.epochs_done = 0
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        # (JAX has synced its state back into the variables before on_epoch_end.)
+        start = self.epochs_done * self.per_epoch
+        self.step_losses[start:start + self.per_epoch] = ops.convert_to_numpy(
+            self.metric.values.value)
+        self.epochs_done += 1
+
+
+class StepRecorder(LossCollector):
+    """Also copies the weights after every batch (record_steps only: it costs a sync per step)."""
+
+    def __init__(self, metric: StepLosses, case: Case, dtype: str,
+                 variables: dict[str, Any]) -> None:
+        super().__init__(metric, case, dtype)
+        self.variables = variables
+        self.step_params = {name: np.empty((case.steps, *tuple(v.shape)), dtype=dtype)
+                            for name, v in variables.items()}
+        self.step = 0
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if BACKEND == "jax":  # JAX keeps the training state outside the variables until synced
+            self.model.jax_state_sync()
+        for name, variable in self.variables.items():
+            self.step_params[name][self.step] = ops.convert_to_numpy(variable.value)
+        self.step += 1
