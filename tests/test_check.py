@@ -15,7 +15,8 @@ import pytest
 
 from cases import load_case
 from harness.check import run_check
-from harness.check.diagnose import AGREES, Diagnosis
+from harness.check.diagnose import Diagnosis
+from harness.check.words import AGREES
 from harness.run.runner import RunResult
 from tests.conftest import run_cli
 
