@@ -18,36 +18,17 @@ import numpy as np
 
 from cases.model import Case
 from harness.check import words
-from harness.check.findings import EpochDifference, Relation, StepFinding
+from harness.check.findings import DiagnosisData, EpochDifference, StepFinding
 from harness.check.relations import Params, StepRelations, relate_epoch_losses
 from harness.contract import RunRequest, Trace
 from harness.judge.closeness import check, mismatches, tolerance_for
-from harness.judge.verdict import FirstDivergence, find_first_divergence
+from harness.judge.verdict import find_first_divergence
 from reference import loss_and_gradients
 
 
 @dataclass
-class Diagnosis:
-    """One learner run from one start, next to textbook SGD."""
-
-    engine: str
-    case: str
-    dtype: str
-    start: str  # the start, described
-    finals_agree: bool  # every final parameter agrees with the reference's
-    total_steps: int
-    steps_per_epoch: int
-    epoch_difference: EpochDifference | None = None  # None: every epoch loss agrees
-    # how each epoch loss relates to the mean of its step losses; None: it is that mean, or the
-    # run agrees and has no per-step data (then nothing is looked at below the epochs)
-    epoch_mean: Relation | None = None
-    steps: list[StepFinding] | None = None  # every judged step; None: no per-step data
-    divergence: FirstDivergence | None = None  # where the trajectories first part
-
-    @property
-    def agrees(self) -> bool:
-        return (self.epoch_difference is None and self.finals_agree and
-                all(f.agrees for f in self.steps or []))
+class Diagnosis(DiagnosisData):
+    """A DiagnosisData that can say itself in words (harness.check.words)."""
 
     @property
     def title(self) -> str:

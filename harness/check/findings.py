@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 from enum import Enum, auto
 from itertools import groupby
 
+from harness.judge.verdict import FirstDivergence
+
 LOSS = "loss"  # the key of the step loss among a step's mistakes (parameters go by their names)
 
 
@@ -135,3 +137,27 @@ class EpochDifference:
     epoch: int
     expected: float
     actual: float
+
+
+@dataclass
+class DiagnosisData:
+    """One learner run from one start, next to textbook SGD: what was found, as data."""
+
+    engine: str
+    case: str
+    dtype: str
+    start: str  # the start, described
+    finals_agree: bool  # every final parameter agrees with the reference's
+    total_steps: int
+    steps_per_epoch: int
+    epoch_difference: EpochDifference | None = None  # None: every epoch loss agrees
+    # how each epoch loss relates to the mean of its step losses; None: it is that mean, or the
+    # run agrees and has no per-step data (then nothing is looked at below the epochs)
+    epoch_mean: Relation | None = None
+    steps: list[StepFinding] | None = None  # every judged step; None: no per-step data
+    divergence: FirstDivergence | None = None  # where the trajectories first part
+
+    @property
+    def agrees(self) -> bool:
+        return (self.epoch_difference is None and self.finals_agree and
+                all(f.agrees for f in self.steps or []))

@@ -5,19 +5,15 @@ Tests and the README quote these sentences: change one and they say so.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from harness.check.findings import (
     LOSS,
+    DiagnosisData,
     Relation,
     RelationKind,
     StepFinding,
     distinct_mistakes,
     group_steps,
 )
-
-if TYPE_CHECKING:
-    from harness.check.diagnose import Diagnosis
 
 K = RelationKind
 AGREES = "agrees"
@@ -167,11 +163,11 @@ def steps_lines(findings: list[StepFinding], steps_per_epoch: int) -> list[str]:
     return lines
 
 
-def diagnosis_title(d: Diagnosis) -> str:
+def diagnosis_title(d: DiagnosisData) -> str:
     return f"{d.engine} on {d.case} ({d.dtype}), start: {d.start}"
 
 
-def diagnosis_lines(d: Diagnosis) -> list[str]:
+def diagnosis_lines(d: DiagnosisData) -> list[str]:
     """The diagnosis's lines under its title, coarse to fine."""
     if d.steps is None and d.agrees:
         # say what was not checked: a function without the callback is checked by epochs only
@@ -196,13 +192,13 @@ def diagnosis_lines(d: Diagnosis) -> list[str]:
     return lines
 
 
-def diagnosis_departures(d: Diagnosis) -> list[str]:
+def diagnosis_departures(d: DiagnosisData) -> list[str]:
     """Each distinct departure once, without any one step's numbers."""
     said = [epoch_mean_departure(d.epoch_mean)] if d.epoch_mean is not None else []
     return said + [_mistake_words(where, r) for where, r in distinct_mistakes(d.steps or [])]
 
 
-def diagnosis_text(d: Diagnosis) -> str:
+def diagnosis_text(d: DiagnosisData) -> str:
     lines = [diagnosis_title(d), *[f"  {line}" for line in diagnosis_lines(d)]]
     departures = diagnosis_departures(d)
     if departures:
