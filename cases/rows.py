@@ -1,16 +1,42 @@
 """Reading a case's rows: inline, from a CSV beside the case, or from a bundled dataset; then
-splitting them into features and targets."""
+splitting them into features and targets.
+
+Every size is bounded (cases.limits) before the arrays of that size are made, and every value
+from the data that goes into a message is escaped and cut (cases.text).
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import sys
+from array import array
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from cases.fields import FieldReader, display, kind_of, non_empty_strings, short_list
+from cases import limits
+from cases.fields import (
+    FieldReader,
+    display,
+    kind_of,
+    non_empty_strings,
+    number,
+    printable_name,
+    short_list,
+)
+from cases.files import FileProblem, NoSuchFile, decode, inside, read_regular
 from cases.model import Layer
+from cases.text import excerpt, quoted
 
 BUILTIN_DATASETS = ("sklearn.digits",)
+
+
+def _columns(value: list) -> str | None:
+    if len(value) > limits.MAX_FEATURES:
+        return f"names {len(value):,} columns, more than the limit of {limits.MAX_FEATURES:,}"
+    return non_empty_strings(value)
 
 
 class RowsReader(FieldReader):
@@ -18,11 +44,10 @@ class RowsReader(FieldReader):
 
     def data(self, doc: dict) -> tuple[tuple[str, ...], str, dict[str, np.ndarray]]:
         data = self.table(doc, "data", "data", ("features", "target", "rows", "csv", "builtin"))
-        features = tuple(self.get(data, "features", "data.features", list,
-                                  check=non_empty_strings))
-        target = self.get(data, "target", "data.target", str)
+        features = tuple(self.get(data, "features", "data.features", list, check=_columns))
+        target = self.get(data, "target", "data.target", str, check=printable_name)
         if target in features:
-            raise self.fail("data.target", f"{target!r} is also a feature")
+            raise self.fail("data.target", f"{quoted(target)} is also a feature")
         columns = (*features, target)
         sources = [key for key in ("rows", "csv", "builtin") if key in data]
         if len(sources) != 1:
@@ -38,54 +63,95 @@ class RowsReader(FieldReader):
         for column in columns:
             bad = np.flatnonzero(~np.isfinite(table[column]))
             if bad.size:
-                raise self.fail("data", f"row {bad[0] + 1}, column {column!r}: "
+                raise self.fail("data", f"row {bad[0] + 1}, column {quoted(column)}: "
                                 f"{table[column][bad[0]]} is not a finite number")
         return features, target, table
+
+    def bound_rows(self, field: str, rows: int, columns: int, what: str = "data") -> None:
+        """Refuse more rows, or more values in one array, than cases.limits allows."""
+        if rows > limits.MAX_ROWS:
+            raise self.fail(field, f"has more than {limits.MAX_ROWS:,} rows, the limit")
+        if rows * columns > limits.MAX_DATA_VALUES:
+            raise self.fail(field, f"{what} of {rows:,} rows x {columns:,} columns is more than "
+                            f"the limit of {limits.MAX_DATA_VALUES:,} values")
 
     def inline_rows(self, rows: Any, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
         if not isinstance(rows, list) or not rows:
             raise self.fail("data.rows", "must be a non-empty list of rows")
+        self.bound_rows("data.rows", len(rows), len(columns))
         for index, row in enumerate(rows):
             field = f"data.rows[{index}]"
             if not isinstance(row, list):
                 raise self.fail(field, f"must be a list of numbers, got {kind_of(row)}")
             if len(row) != len(columns):
                 raise self.fail(field, f"has {len(row)} values, expected {len(columns)} "
-                                f"({', '.join(columns)})")
-            for value in row:
+                                f"({short_list(list(columns), quote=False)})")
+            for column, value in zip(columns, row, strict=True):
                 if isinstance(value, bool) or not isinstance(value, int | float):
-                    raise self.fail(field, f"{value!r} is not a number")
+                    raise self.fail(field, f"{quoted(value)} is not a number")
+                # an integer beyond float64 would raise OverflowError in np.asarray below
+                if isinstance(value, int) and abs(value) > sys.float_info.max:
+                    raise self.fail("data", f"row {index + 1}, column {quoted(column)}: "
+                                    f"{number(value)} is not a finite number (too large for a "
+                                    "float)")
         matrix = np.asarray(rows, dtype=np.float64)
         return {column: matrix[:, i] for i, column in enumerate(columns)}
 
     def csv_rows(self, name: str, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
-        import pandas as pd
-
-        csv_path = (self.path.parent / name)
+        """The columns of a CSV in the case file's folder (cases.files: only a regular file there,
+        of bounded size, UTF-8). Parsed with the csv module, not pandas: every cell is converted
+        by `float()` and anything else is refused with its row and column, and a ragged row is
+        an error rather than pandas' silent reading of an extra first column as the index."""
         try:
-            frame = pd.read_csv(csv_path)
-        except FileNotFoundError:
-            raise self.fail("data.csv", f"no such file {display(csv_path)}") from None
-        except (OSError, ValueError, pd.errors.ParserError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise self.fail("data.csv", f"cannot read {display(csv_path)}: {first}") from None
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise self.fail("data.csv", f"{display(csv_path)} has no column {missing[0]!r} "
-                            f"(columns: {', '.join(map(str, frame.columns))})")
-        if frame.empty:
-            raise self.fail("data.csv", f"{display(csv_path)} has no rows")
-        table: dict[str, np.ndarray] = {}
+            csv_path = inside(self.path.parent, name)
+        except FileProblem as exc:
+            raise self.fail("data.csv", str(exc)) from None
+        shown = display(csv_path)
+        try:
+            text = decode(read_regular(csv_path, limits.MAX_CSV_BYTES))
+        except NoSuchFile:
+            raise self.fail("data.csv", f"no such file {shown}") from None
+        except FileProblem as exc:
+            raise self.fail("data.csv", f"{shown} {exc}") from None
+        reader = csv.reader(io.StringIO(text, newline=""))
+        try:
+            return self._csv_table(reader, columns, shown)
+        except csv.Error as exc:  # a NUL, a field over csv's 128 KiB limit
+            raise self.fail("data.csv", f"cannot read {shown}: line {reader.line_num:,}: "
+                            f"{excerpt(str(exc))}") from None
+
+    def _csv_table(self, reader: Iterator[list[str]], columns: tuple[str, ...], shown: str
+                   ) -> dict[str, np.ndarray]:
+        header = next(reader, None)
+        if not header:
+            raise self.fail("data.csv", f"{shown} has no header line")
         for column in columns:
-            values = pd.to_numeric(frame[column], errors="coerce")
-            text = frame[column].astype(str)
-            bad = values.isna() & ~text.str.strip().str.lower().isin(("nan", ""))
-            if bad.any():
-                row = int(np.flatnonzero(bad.to_numpy())[0])
-                raise self.fail("data.csv", f"{display(csv_path)} row {row + 1}, column "
-                                f"{column!r}: {frame[column].iloc[row]!r} is not a number")
-            table[column] = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        return table
+            if column not in header:
+                raise self.fail("data.csv", f"{shown} has no column {quoted(column)} "
+                                f"(columns: {short_list(header)})")
+            if header.count(column) > 1:
+                raise self.fail("data.csv", f"{shown} names column {quoted(column)} twice")
+        picks = [(header.index(column), column, array("d")) for column in columns]
+        rows = 0
+        for row in reader:
+            if not row:
+                continue  # a blank line
+            rows += 1
+            self.bound_rows("data.csv", rows, len(columns))
+            if len(row) != len(header):
+                raise self.fail("data.csv", f"{shown} row {rows:,} has {len(row):,} values, "
+                                f"the header names {len(header):,} columns")
+            for index, column, values in picks:
+                cell = row[index]
+                try:
+                    values.append(float(cell))
+                except ValueError:
+                    what = quoted(cell) if cell.strip() else "an empty cell"
+                    raise self.fail("data.csv", f"{shown} row {rows:,}, column {quoted(column)}: "
+                                    f"{what} is not a number") from None
+        if not rows:
+            raise self.fail("data.csv", f"{shown} has no rows")
+        return {column: np.frombuffer(values, dtype=np.float64) for _, column, values in picks}
 
     def builtin_rows(self, name: str, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
         from cases.datasets import load_builtin
@@ -97,23 +163,25 @@ class RowsReader(FieldReader):
                             "pip install scikit-learn") from None
         missing = [c for c in columns if c not in table]
         if missing:
-            raise self.fail("data.features", f"{name} has no column {missing[0]!r} "
+            raise self.fail("data.features", f"{name} has no column {quoted(missing[0])} "
                             f"(columns: {short_list(list(table))})")
         return {column: table[column] for column in columns}
 
     def targets(self, table: dict[str, np.ndarray], features: tuple[str, ...], target: str,
                 loss: str, layers: tuple[Layer, ...]) -> tuple[np.ndarray, np.ndarray]:
-        x = np.column_stack([table[f] for f in features])
         labels = table[target]
         last = layers[-1]
         if loss == "categorical_crossentropy":
             if last.activation != "softmax":
                 raise self.fail("network.layers[-1].activation", "categorical_crossentropy needs "
                                 f"a softmax output layer, got {last.activation!r}")
+            # y is one-hot, (rows, units): bounded before it is made
+            self.bound_rows("network.layers[-1].units", len(labels), last.units,
+                            "one-hot targets")
             bad = np.flatnonzero((labels != np.round(labels)) | (labels < 0)
                                  | (labels >= last.units))
             if bad.size:
-                raise self.fail("data", f"row {bad[0] + 1}, column {target!r}: "
+                raise self.fail("data", f"row {bad[0] + 1}, column {quoted(target)}: "
                                 f"{labels[bad[0]]} is not a class label 0..{last.units - 1}")
             y = np.eye(last.units)[labels.astype(int)]
         else:
@@ -130,9 +198,10 @@ class RowsReader(FieldReader):
                                     f"output layer, got {last.activation!r}")
                 bad = np.flatnonzero((labels < 0) | (labels > 1))
                 if bad.size:
-                    raise self.fail("data", f"row {bad[0] + 1}, column {target!r}: "
+                    raise self.fail("data", f"row {bad[0] + 1}, column {quoted(target)}: "
                                     f"{labels[bad[0]]} is outside [0, 1], as BCE targets must be")
             y = labels[:, None]
+        x = np.column_stack([table[f] for f in features])
         x.setflags(write=False)
         y.setflags(write=False)
         return x, y
