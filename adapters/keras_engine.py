@@ -186,6 +186,10 @@ def steps_per_execution(steps_per_epoch: int, record: bool) -> int:
 def train(request: RunRequest) -> Trace:
     """Train the case with `fit` over the harness's batches; see the module docstring."""
     case, dtype = request.case, request.dtype
+    # A warm worker trains run after run: drop the previous run's models, layer-name counters and
+    # graph state first, so that nothing of it reaches this run or accumulates in memory
+    # (keras.utils.clear_session, keras/src/backend/common/global_state.py).
+    keras.utils.clear_session(free_memory=True)
     keras.config.set_floatx(dtype)  # before the Input, layers, loss, metric and optimizer
     model = build_model(case, dtype, request.params)
     variables = _variables(model)

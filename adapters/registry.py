@@ -23,6 +23,8 @@ class EngineSpec:
     install: str = ""  # what to run when one of them is missing
     env: dict[str, str] = field(default_factory=dict)  # set before the module is imported
     applies_to: str | None = None  # "module:function" returning why a case does not apply, or None
+    # A learner's code: a fresh process for every run, a minimal environment, a scratch folder
+    isolated: bool = False
 
     def missing(self) -> list[str]:
         """Required modules that are not installed."""
@@ -104,12 +106,13 @@ def get_engine(name: str) -> EngineSpec:
 
 
 def learner_engine(target: str) -> EngineSpec:
-    from adapters.user_engine import TARGET_VARIABLE
+    from adapters.user_engine import SEARCH_VARIABLE, TARGET_VARIABLE
 
     location, _, function = target.rpartition(":")
     if location.endswith(".py") or "/" in location:
         location = str(Path(location).resolve())  # the worker may run elsewhere
     return EngineSpec(name=target, module="adapters.user_engine",
                       summary="a learner's own training function",
-                      env={TARGET_VARIABLE: f"{location}:{function}"},
-                      applies_to="adapters.user_engine:not_applicable")
+                      env={TARGET_VARIABLE: f"{location}:{function}",
+                           SEARCH_VARIABLE: str(Path.cwd())},
+                      applies_to="adapters.user_engine:not_applicable", isolated=True)

@@ -30,9 +30,13 @@ from pathlib import Path
 import numpy as np
 
 from cases.model import Case
+from cases.text import excerpt
 from harness.contract import EngineError, RunRequest, Trace
 
 TARGET_VARIABLE = "BACKPROP_PARITY_TARGET"
+MAX_FRAMES = 12  # of a learner's traceback: the first two and the last ten
+# the caller's working folder: `package.module:function` is imported from there, as Python would
+SEARCH_VARIABLE = "BACKPROP_PARITY_SEARCH"
 # our own packages' frames are noise in a learner's traceback (their file may live in the repo)
 _OURS = tuple(str(Path(__file__).resolve().parent.parent / package) + os.sep
               for package in ("adapters", "harness", "cases", "reference"))
@@ -54,13 +58,35 @@ def load_function(target: str) -> Callable:
         spec = importlib.util.spec_from_file_location(f"learner_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         sys.path.insert(0, str(path.resolve().parent))  # let their file import its neighbours
-        spec.loader.exec_module(module)
+        _import_theirs(target, lambda: spec.loader.exec_module(module))
     else:
-        module = importlib.import_module(location)
+        search = os.environ.get(SEARCH_VARIABLE)
+        if search and search not in sys.path:
+            sys.path.insert(0, search)
+        module = _import_theirs(target, lambda: importlib.import_module(location))
     function = getattr(module, name, None)
     if not callable(function):
         raise TargetError(f"{target!r}: {location} has no function {name!r}")
     return function
+
+
+def _import_theirs(target: str, load: Callable[[], object]) -> object:
+    """Import the learner's module; its syntax error or failing import is theirs to fix, shown
+    with their file and line, not with our frames."""
+    try:
+        return load()
+    except SyntaxError as exc:
+        where = f"{exc.filename}:{exc.lineno}" if exc.filename else "their file"
+        line = (exc.text or "").rstrip()
+        raise TargetError(f"{target}: SyntaxError at {where}: {exc.msg}"
+                          + (f"\n    {line}" if line else "")) from None
+    except ModuleNotFoundError as exc:
+        if exc.name and target.rpartition(":")[0].startswith(exc.name):
+            raise TargetError(f"{target!r}: no module named {exc.name!r} (run from the folder "
+                              "that holds it, or give path/to/file.py:function)") from None
+        raise TargetError(_their_traceback(exc, target, "importing it raised")) from None
+    except Exception as exc:
+        raise TargetError(_their_traceback(exc, target, "importing it raised")) from None
 
 
 def not_applicable(case: Case) -> str | None:
@@ -120,13 +146,16 @@ def train(request: RunRequest) -> Trace:
     )
 
 
-def _their_traceback(exc: Exception, target: str) -> str:
-    """The traceback from their code only: our frames are noise to a learner."""
+def _their_traceback(exc: BaseException, target: str, how: str = "raised") -> str:
+    """The headline first, then the traceback from their code only: our frames (and the import
+    machinery's) are noise to a learner. Long tracebacks keep their first and last frames."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not f.filename.startswith(_OURS)]
+              if not f.filename.startswith(_OURS) and "<frozen importlib" not in f.filename]
+    if len(frames) > MAX_FRAMES:
+        frames = frames[:2] + frames[-(MAX_FRAMES - 2):]
     lines = "".join(traceback.format_list(frames)).rstrip()
-    return (f"{target} raised {type(exc).__name__}: {exc}\n"
-            f"Traceback (your code):\n{lines}")
+    headline = excerpt(f"{type(exc).__name__}: {exc}", limit=500)
+    return f"{target} {how} {headline}\nTraceback (your code):\n{excerpt(lines, 4000, True)}"
 
 
 def _unpack(returned, target: str):

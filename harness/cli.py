@@ -1,36 +1,67 @@
-"""`python -m harness …`: the command line of backprop-parity."""
+"""`python -m harness …`: the command line of backprop-parity.
+
+Exit codes: 0 all good; 1 a comparison failed (or a learner's code departs, or could not be
+checked); 2 a usage or case-file error, one line naming the option or the file; 130 interrupted
+(Ctrl-C), 143 terminated (SIGTERM): every worker stopped, nothing half-written.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-
-import numpy as np
+from typing import NoReturn
 
 from adapters.registry import ENGINES, UnknownEngine, get_engine
 from cases.loader import CaseError, case_names, load_case
 from cases.model import DTYPES
+from harness import options
 from harness.judge.expectations import DEFAULT_PATH as DEFAULT_EXPECTATIONS
-from harness.outcome import QUIET, Outcome, RunStatus
-from harness.run.runner import DEFAULT_TIMEOUT, Job, RunResult, run_engine
+from harness.options import UsageError, positive_number, whole_number
+from harness.outcome import RunStatus
+from harness.run.runner import DEFAULT_MEMORY_LIMIT_MB, DEFAULT_TIMEOUT, Job, run_engine
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM, as shells report
+
+
+class Terminated(BaseException):
+    """SIGTERM (a CI cancel), raised in the main thread so every `finally` runs."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the option (exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message} (see: {self.prog} --help)\n")
 
 
 def _engine_help() -> str:
     return "; ".join(f"{name}: {spec.summary}" for name, spec in ENGINES.items())
 
 
+def _limits(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--timeout", type=positive_number, default=DEFAULT_TIMEOUT,
+                         metavar="SECONDS", help="give up on one engine run after this long "
+                         f"(default: {DEFAULT_TIMEOUT:g})")
+    command.add_argument("--memory-limit", type=positive_number, default=DEFAULT_MEMORY_LIMIT_MB,
+                         metavar="MB", help="stop a run whose worker process (with everything it "
+                         f"started) uses more memory than this (default: "
+                         f"{DEFAULT_MEMORY_LIMIT_MB:g})")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m harness",
         description="backprop-parity: train one network on many engines from identical inputs "
-                    "and prove they agree.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+                    "and prove they agree.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=OneLineParser)
+    known = ", ".join(case_names())
 
     run = commands.add_parser(
         "run", help="train one case on one engine and print its losses and final parameters",
@@ -38,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "losses and the final parameters in the canonical layout (W{l} is "
                     "(inputs, units)).")
     run.add_argument("--case", required=True, metavar="NAME_OR_PATH",
-                     help=f"a case in cases/ ({', '.join(case_names())}) or a path to a .toml file")
+                     help=f"a case in cases/ ({known}) or a path to a .toml file")
     run.add_argument("--engine", default="reference", metavar="NAME",
                      help=f"the engine to train with (default: reference). {_engine_help()}")
     run.add_argument("--dtype", choices=DTYPES, default=None,
@@ -46,37 +77,36 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--record-steps", action="store_true",
                      help="also record the parameters and gradients after every step "
                           "(prints the per-step losses)")
-    run.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                     help=f"give up on the engine after this long (default: {DEFAULT_TIMEOUT:g})")
+    _limits(run)
     run.set_defaults(handler=cmd_run)
 
     comp = commands.add_parser(
         "compare", help="run cases x engines x dtypes, judge parity, write the parity report",
-        description="Train every case on every engine in both dtypes (each run in its own "
-                    "process, in parallel), compare each with the reference at the same dtype, "
-                    "and write parity.md, parity.html, parity.json, parity.csv and one PNG per "
-                    "case. Exit code 0 when every comparison passes or is listed in the "
-                    "expected-failures file, 1 otherwise, 2 for usage or case-file errors.")
-    comp.add_argument("--case", nargs="+", metavar="NAME_OR_PATH",
-                      help="cases to run (default: every case in cases/)")
-    comp.add_argument("--engine", nargs="+", metavar="NAME",
+        description="Train every case on every engine in both dtypes (each engine in its own "
+                    "warm worker process, in parallel), compare each with the reference at the "
+                    "same dtype, and write parity.md, parity.html, parity.json, parity.csv and "
+                    "one PNG per case. Exit code 0 when every comparison passes or is listed in "
+                    "the expected-failures file, 1 otherwise, 2 for usage or case-file errors, "
+                    "130/143 when interrupted or terminated.")
+    comp.add_argument("--case", nargs="+", action="extend", metavar="NAME_OR_PATH",
+                      help=f"cases to run (default: every case in cases/: {known})")
+    comp.add_argument("--engine", nargs="+", action="extend", metavar="NAME",
                       help="engines to compare with the reference (default: every installed "
                            f"engine). {_engine_help()}")
-    comp.add_argument("--dtype", nargs="+", choices=DTYPES, metavar="DTYPE",
+    comp.add_argument("--dtype", nargs="+", action="extend", choices=DTYPES, metavar="DTYPE",
                       help="float64 and/or float32 (default: both)")
     comp.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR",
-                      help="where the report goes (default: reports/)")
+                      help="where the report goes (default: reports/); made if missing, locked "
+                           "while the run writes into it")
     comp.add_argument("--record-steps", action="store_true",
                       help="record every step's parameters, so a failure names the first step, "
                            "layer and parameter where two runs part")
-    comp.add_argument("--expected-failures", type=Path, default=DEFAULT_EXPECTATIONS,
-                      metavar="FILE", help="comparisons expected to fail, one per line with a "
-                      "reason (default: cases/expected-failures.txt)")
-    comp.add_argument("--jobs", type=int, default=None, metavar="N",
-                      help="engines run at once (default: the number of cores)")
-    comp.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                      help=f"give up on one engine run after this long (default: "
-                           f"{DEFAULT_TIMEOUT:g})")
+    comp.add_argument("--expected-failures", type=Path, default=None, metavar="FILE",
+                      help="comparisons expected to fail, one per line with a reason "
+                           "(default: cases/expected-failures.txt)")
+    comp.add_argument("--jobs", type=whole_number(1), default=None, metavar="N",
+                      help="runs at once (default: the number of cores)")
+    _limits(comp)
     comp.add_argument("--quiet", action="store_true", help="no progress display")
     comp.set_defaults(handler=cmd_compare)
 
@@ -92,14 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "it departs or fails, 2 for usage or case-file errors.")
     chk.add_argument("target", metavar="TARGET",
                      help="path/to/file.py:function, package.module:function, or an engine name")
-    chk.add_argument("--case", nargs="+", default=["regression"], metavar="NAME_OR_PATH",
+    chk.add_argument("--case", nargs="+", action="extend", metavar="NAME_OR_PATH",
                      help="cases to check on (default: regression)")
     chk.add_argument("--dtype", choices=DTYPES, default="float64",
                      help="precision (default: float64, the tight check)")
     chk.add_argument("--no-asymmetric", action="store_true",
                      help="do not add the seeded asymmetric start for symmetric cases")
-    chk.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                     help=f"give up on one run after this long (default: {DEFAULT_TIMEOUT:g})")
+    _limits(chk)
     chk.set_defaults(handler=cmd_check)
 
     bench = commands.add_parser(
@@ -110,10 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "recording off and on. Writes DIR/bench.json and DIR/bench.md.")
     bench.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR",
                        help="where bench.json and bench.md go (default: reports/)")
-    bench.add_argument("--repeat", type=int, default=3, metavar="N",
+    bench.add_argument("--repeat", type=whole_number(1), default=3, metavar="N",
                        help="runs per figure; the median is reported with min and max "
                             "(default: 3)")
-    bench.add_argument("--engine", nargs="+", metavar="NAME",
+    bench.add_argument("--engine", nargs="+", action="extend", metavar="NAME",
                        help="engines to measure (default: every installed engine)")
     bench.add_argument("--quick", action="store_true",
                        help="a tiny run that only checks the bench works (one repeat, short)")
@@ -127,59 +156,43 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
     try:
         return args.handler(args)
-    except CaseError as exc:
+    except (CaseError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except UnknownEngine as exc:
         print(f"error: --engine: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted: every worker stopped; nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Terminated:
+        print("terminated: every worker stopped; nothing was written", file=sys.stderr)
+        return EXIT_TERMINATED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    get_engine(args.engine)
+    from harness.terminal import format_run
+
+    spec = get_engine(options.learner_file("--engine", args.engine))
     case = load_case(args.case)
     dtype = args.dtype or case.dtype
-    result = run_engine(Job(args.engine, case, dtype, args.record_steps), timeout=args.timeout)
+    result = run_engine(Job(spec.name, case, dtype, args.record_steps, spec=spec),
+                        timeout=args.timeout, memory_limit_mb=args.memory_limit)
     if result.status != RunStatus.OK:
         print(f"{result.job.label}: {result.status}: {result.message}", file=sys.stderr)
         return EXIT_FAIL
     print(format_run(result))
     return EXIT_OK
-
-
-def format_run(result: RunResult) -> str:
-    import pandas as pd
-
-    trace, case = result.trace, result.job.case
-    assert trace is not None
-    meta = trace.meta
-    observed = meta.get("observed_dtype", "?")
-    lines = [
-        f"case {case.name}: {case.network}, {case.loss}, lr {case.learning_rate:g}, "
-        f"batch {case.batch_size}, {case.epochs} epochs",
-        f"engine {result.engine}: {meta.get('framework')} {meta.get('framework_version')}"
-        + (f" ({meta['backend']} backend)" if meta.get("backend") else "")
-        + f", dtype {result.job.dtype} (observed {observed}), "
-        f"{meta.get('steps_per_second', 0):,.0f} steps/s",
-    ]
-    if observed != result.job.dtype:
-        lines.append(f"note: asked for {result.job.dtype}, the engine computed in {observed}")
-    epochs = pd.DataFrame({"epoch": np.arange(1, case.epochs + 1),
-                           "loss": [repr(float(v)) for v in trace.epoch_losses]})
-    lines += ["", epochs.to_string(index=False), "", "final parameters:"]
-    with np.printoptions(precision=10, suppress=False, linewidth=100):
-        for name, value in trace.final_params.items():
-            body = np.array2string(value, prefix=f"  {name} ")
-            lines.append(f"  {name} {body}")
-    if trace.step_params is not None:
-        steps = pd.DataFrame({"step": np.arange(1, case.steps + 1),
-                              "loss": [repr(float(v)) for v in trace.step_losses]})
-        lines += ["", "per-step losses:", steps.to_string(index=False)]
-    return "\n".join(lines)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -188,63 +201,50 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from harness.progress import Progress
     from harness.report import write_report
     from harness.run.matrix import installed_engines
+    from harness.terminal import format_summary
 
     if importlib.util.find_spec("matplotlib") is None:
-        print("error: the report's plots need matplotlib: pip install 'backprop-parity[report]'",
-              file=sys.stderr)
-        return EXIT_USAGE
-
-    engines = args.engine or [e for e in installed_engines()]
+        raise UsageError("", "the report's plots need matplotlib: "
+                         "pip install 'backprop-parity[report]'")
+    # Everything is checked before the first engine starts: nothing is lost to a bad option.
+    engines = options.no_repeats("--engine", args.engine or installed_engines())
     for name in engines:
-        get_engine(name)
-    cases = [load_case(c) for c in (args.case or case_names())]
-    dtypes = list(dict.fromkeys(args.dtype or DTYPES[::-1]))
-    expectations = load_expectations(args.expected_failures)
-    total = len(cases) * len(dtypes) * len({"reference", *engines})
-    with Progress(total, quiet=args.quiet) as progress:
-        run = run_compare(cases, engines, dtypes, record_steps=args.record_steps,
-                         expectations=expectations, workers=args.jobs, timeout=args.timeout,
-                         on_done=progress.advance)
-    paths = write_report(run, args.out)
+        get_engine(options.learner_file("--engine", name))
+    cases = options.distinct_cases([load_case(c) for c in options.no_repeats(
+        "--case", args.case or case_names())])
+    dtypes = options.no_repeats("--dtype", args.dtype or list(DTYPES[::-1]))
+    given = args.expected_failures is not None
+    path = options.expectations_file(args.expected_failures or DEFAULT_EXPECTATIONS, given)
+    expectations = load_expectations(path) if path is not None else []
+    out = options.output_folder(args.out)
+    with options.locked(out):
+        total = len(cases) * len(dtypes) * len({"reference", *engines})
+        with Progress(total, quiet=args.quiet) as progress:
+            run = run_compare(cases, engines, dtypes, record_steps=args.record_steps,
+                              expectations=expectations, workers=args.jobs,
+                              timeout=args.timeout, memory_limit_mb=args.memory_limit,
+                              on_done=progress.advance)
+        # Written into a staging folder beside the report, then moved in file by file.
+        staging = Path(tempfile.mkdtemp(prefix=".bpp-report-", dir=out))
+        try:
+            paths = options.publish(write_report(run, staging), staging, out)
+        finally:
+            import shutil
+
+            shutil.rmtree(staging, ignore_errors=True)
     print(format_summary(run))
     print(f"\nreport: {paths['md']} (also parity.html, parity.json, parity.csv and plots in "
-          f"{args.out}/)")
+          f"{out}/)")
     return EXIT_OK if run.ok else EXIT_FAIL
-
-
-def format_summary(run) -> str:
-    """What the terminal shows after a compare: one line per comparison, then every failure."""
-    lines = []
-    for entry in run.entries:
-        c = entry.comparison
-        final = (f"{float(entry.trace.epoch_losses[-1]):.6g}" if entry.trace is not None
-                 else "-")
-        lines.append(f"{c.outcome:16} {c.case:16} {c.engine:17} {c.dtype:8} final loss {final:>10}"
-                     f"  max rel dev {c.max_deviation:.2e}")
-    problems = [e.comparison for e in run.entries if e.comparison.outcome not in QUIET]
-    if problems:
-        lines.append("")
-    for c in problems:
-        # an expected failure is known and explained: one line; anything else in full
-        lines.append(f"{c.path}: expected fail: {c.expected_failure}"
-                     if c.outcome == Outcome.EXPECTED_FAIL else c.report())
-    for case, sentences in run.findings.items():
-        if sentences:
-            lines.append(f"\n{case}:")
-            lines += [f"  - {s}" for s in sentences]
-    lines += [f"warning: {w}" for w in run.warnings]
-    passed = sum(c.ok for c in run.comparisons)
-    lines.append(f"\n{passed} of {len(run.comparisons)} comparisons pass or are expected")
-    return "\n".join(lines)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from harness.check import run_check
 
-    get_engine(args.target)
-    cases = [load_case(c) for c in args.case]
+    get_engine(options.learner_file("TARGET", args.target))
+    cases = [load_case(c) for c in options.no_repeats("--case", args.case or ["regression"])]
     diagnoses, failed = run_check(args.target, cases, args.dtype, not args.no_asymmetric,
-                                  args.timeout)
+                                  args.timeout, memory_limit_mb=args.memory_limit)
     for result in failed:
         print(f"{result.job.label}: {result.status}: {result.message}", file=sys.stderr)
     for diagnosis in diagnoses:
@@ -260,12 +260,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from harness.bench import run_bench
 
-    for name in args.engine or []:
+    engines = options.no_repeats("--engine", args.engine) if args.engine else None
+    for name in engines or []:
         get_engine(name)
-    run_bench(args.out, quick=args.quick, repeat=args.repeat, engines=args.engine,
-              log=lambda text: print(f"bench: {text}", file=sys.stderr, flush=True))
-    print((args.out / "bench.md").read_text())
-    print(f"written: {args.out / 'bench.json'} and {args.out / 'bench.md'}")
+    out = options.output_folder(args.out)
+    with options.locked(out):
+        run_bench(out, quick=args.quick, repeat=args.repeat, engines=engines,
+                  log=lambda text: print(f"bench: {text}", file=sys.stderr, flush=True))
+    print((out / "bench.md").read_text())
+    print(f"written: {out / 'bench.json'} and {out / 'bench.md'}")
     return EXIT_OK
 
 

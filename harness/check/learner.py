@@ -42,12 +42,16 @@ def starts(case: Case, asymmetric: bool = True) -> list[tuple[str, dict[str, np.
 
 
 def run_check(target: str, cases: list[Case], dtype: str, asymmetric: bool = True,
-              timeout: float | None = None) -> tuple[list[Diagnosis], list[RunResult]]:
+              timeout: float | None = None, memory_limit_mb: float | None = None
+              ) -> tuple[list[Diagnosis], list[RunResult]]:
     """Diagnoses for every case and start, and the runs that failed outright."""
     plan = [(case, label, params) for case in cases for label, params in starts(case, asymmetric)]
     jobs = [Job(engine, case, dtype, record_steps=True, params=params)
             for case, _, params in plan for engine in ("reference", target)]
-    results = run_all(jobs, **({"timeout": timeout} if timeout else {}))
+    limits = {"timeout": timeout} if timeout else {}
+    if memory_limit_mb is not None:
+        limits["memory_limit_mb"] = memory_limit_mb
+    results = run_all(jobs, **limits)
     diagnoses, failed = [], []
     for index, (case, label, params) in enumerate(plan):
         reference, learner = results[2 * index], results[2 * index + 1]

@@ -13,6 +13,15 @@ from harness.report.content import by_dtype, entry_label
 
 def plot_losses(case: Case, entries: list[Entry], path: Path) -> Path:
     """Every (engine, dtype) epoch-loss curve on one small chart, written as a PNG."""
+    import matplotlib
+
+    # Labels are names from files ("$\\frac$" in a case or learner name): plain text, never
+    # mathtext, whose parser raises on them (rcParams "text.parse_math", matplotlib.rcsetup).
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return _draw(case, entries, path)
+
+
+def _draw(case: Case, entries: list[Entry], path: Path) -> Path:
     # A bare Figure renders through Agg without pyplot: no global backend switch, no figure
     # registry to leak from, and it works headless.
     from matplotlib.figure import Figure

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from adapters.registry import ENGINES, ORACLE
 from cases.model import DTYPES, Case
-from harness.run.runner import Job, RunResult, run_all
+from harness.run.pool import WorkerPool
+from harness.run.runner import DEFAULT_MEMORY_LIMIT_MB, Job, RunResult, run_all
 
 RunKey = tuple[str, str, str]  # (case identity, engine, dtype)
 
@@ -49,11 +50,14 @@ def plan(cases: list[Case], engines: list[str], dtypes: list[str], record_steps:
 def run_matrix(cases: list[Case], engines: list[str], dtypes: list[str], *,
                record_steps: bool = False, workers: int | None = None,
                timeout: float | None = None,
-               on_done: Callable[[RunResult], None] | None = None) -> MatrixRun:
+               on_done: Callable[[RunResult], None] | None = None,
+               memory_limit_mb: float | None = DEFAULT_MEMORY_LIMIT_MB,
+               pool: WorkerPool | None = None, warm: bool = True) -> MatrixRun:
     """Train every (case, engine, dtype) in its own process, the reference in every dtype."""
     engines, jobs, oracles = plan(cases, engines, dtypes, record_steps)
     kwargs = {"timeout": timeout} if timeout else {}
-    results = run_all(jobs + oracles, workers=workers, on_done=on_done, **kwargs)
+    results = run_all(jobs + oracles, workers=workers, on_done=on_done, pool=pool,
+                      memory_limit_mb=memory_limit_mb, warm=warm, **kwargs)
     keyed = {(case_key(r.job.case), r.engine, r.job.dtype): r for r in results}
     return MatrixRun(cases, engines, dtypes, jobs, keyed)
 

@@ -1,74 +1,25 @@
-"""Run one engine on one request in this process: `python -m harness.run.worker JOB_DIR`.
+"""An engine worker: `python -m harness.run.worker --fd N [--once]`.
 
-The parent (harness.run.runner) writes JOB_DIR/job.pkl: the engine's spec and the whole
-RunRequest. This process sets the engine's environment before any framework is imported, trains
-exactly that request, and writes JOB_DIR/trace.npz and JOB_DIR/meta.json. A missing framework
-exits with code 3 and JOB_DIR/unavailable.txt.
+Started by harness.run.process with the engine's environment already set (`KERAS_BACKEND`,
+`JAX_ENABLE_X64`, determinism flags), so the framework is imported once, by the first run. It
+then receives (spec, request) pairs over the connection on fd N, trains exactly that request (the
+case and its arrays arrive whole; no case file is read here), and sends back one reply per run:
+`{"status": "ok", "trace": Trace}` or `{"status": "error" | "unavailable", "message": str}`.
+`None` (or the parent going away) ends it. `--once` (a learner's code) serves one run and exits,
+so nothing a learner did can reach the next run.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
-import pickle
 import platform
 import resource
 import sys
 import time
-from pathlib import Path
-
-EXIT_UNAVAILABLE = 3
-JOB_FILE = "job.pkl"
-UNAVAILABLE_FILE = "unavailable.txt"
-
-
-def main(job_dir: Path) -> int:
-    started = time.perf_counter()
-    # Unpickling imports only numpy and our own modules; no framework until spec.load() below.
-    with open(job_dir / JOB_FILE, "rb") as handle:
-        job = pickle.load(handle)
-    spec, request = job["spec"], job["request"]
-    os.environ.update(spec.env)  # before the engine module imports its framework
-
-    import numpy as np
-
-    import_started = time.perf_counter()
-    try:
-        engine = spec.load()
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.split(".")[0] in spec.requires:
-            message = f"{exc.name} is not installed; install it with: {spec.install}"
-            (job_dir / UNAVAILABLE_FILE).write_text(message)
-            print(message, file=sys.stderr)
-            return EXIT_UNAVAILABLE
-        raise
-    import_seconds = time.perf_counter() - import_started
-
-    from harness.contract import EngineError
-
-    case = request.case
-    try:
-        trace = engine.train(request)
-    except EngineError as exc:
-        print(exc, file=sys.stderr)  # the user's problem, in their terms: no traceback of ours
-        return 1
-    trace.meta = {
-        "engine": spec.name,
-        "case": case.name,
-        "requested_dtype": request.dtype,
-        **trace.meta,
-        "backend": spec.env.get("KERAS_BACKEND", trace.meta.get("backend")),
-        "import_seconds": import_seconds,
-        "steps": case.steps,
-        "steps_per_second": case.steps / max(trace.meta.get("train_seconds", 0.0), 1e-12),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "environment": {k: os.environ[k] for k in sorted(os.environ) if k in ENV_RECORDED},
-    }
-    trace.meta["wall_seconds"] = time.perf_counter() - started
-    trace.meta["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    trace.save(job_dir)
-    return 0
-
+from multiprocessing.connection import Connection
+from types import ModuleType
+from typing import Any
 
 ENV_RECORDED = {
     "KERAS_BACKEND", "KERAS_HOME", "JAX_ENABLE_X64", "TF_ENABLE_ONEDNN_OPTS",
@@ -77,8 +28,83 @@ ENV_RECORDED = {
 }
 
 
+class _Worker:
+    def __init__(self) -> None:
+        self.engine: ModuleType | None = None
+        self.import_seconds = 0.0
+        self.runs = 0
+
+    def handle(self, spec: Any, request: Any) -> dict[str, Any]:
+        started = time.perf_counter()
+        if self.engine is None:
+            try:
+                self.engine = spec.load()
+            except ModuleNotFoundError as exc:
+                if exc.name and exc.name.split(".")[0] in spec.requires:
+                    return {"status": "unavailable",
+                            "message": f"{exc.name} is not installed; install it with: "
+                                       f"{spec.install}"}
+                raise
+            self.import_seconds = time.perf_counter() - started
+
+        from harness.contract import EngineError
+
+        try:
+            trace = self.engine.train(request)
+        except EngineError as exc:
+            return {"status": "error", "message": str(exc)}  # the user's words, no traceback
+        except SystemExit as exc:
+            return {"status": "error",
+                    "message": f"{spec.name} called sys.exit({exc.code!r}) before returning"}
+        self.runs += 1
+        import numpy as np
+
+        case = request.case
+        trace.meta = {
+            "engine": spec.name,
+            "case": case.name,
+            "requested_dtype": request.dtype,
+            **trace.meta,
+            "backend": spec.env.get("KERAS_BACKEND", trace.meta.get("backend")),
+            "import_seconds": self.import_seconds if self.runs == 1 else 0.0,
+            "warm": self.runs > 1,  # the framework was imported by an earlier run
+            "steps": case.steps,
+            "steps_per_second": case.steps / max(trace.meta.get("train_seconds", 0.0), 1e-12),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "environment": {k: os.environ[k] for k in sorted(os.environ) if k in ENV_RECORDED},
+            "wall_seconds": time.perf_counter() - started,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+        return {"status": "ok", "trace": trace}
+
+
+def serve(conn: Connection, once: bool) -> int:
+    worker = _Worker()
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return 0  # the parent went away: nothing left to do
+        if message is None:
+            return 0
+        spec, request = message
+        reply = worker.handle(spec, request)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        conn.send(reply)
+        if once:
+            return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.run.worker",
+                                     description="An engine worker; started by the harness.")
+    parser.add_argument("--fd", type=int, required=True, help="the connection's file descriptor")
+    parser.add_argument("--once", action="store_true", help="serve one run, then exit")
+    args = parser.parse_args(argv)
+    return serve(Connection(args.fd), args.once)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        print("usage: python -m harness.run.worker JOB_DIR", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(main(Path(sys.argv[1])))
+    sys.exit(main())
