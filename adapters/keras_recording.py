@@ -47,12 +47,16 @@ class StepLosses(keras.metrics.Metric):
 
 
 class LossCollector(keras.callbacks.Callback):
-    """Copies the batch-loss metric's vector into the step losses at each epoch's end."""
+    """Copies the batch-loss metric's vector into the step losses at each `fit` epoch's end.
 
-    def __init__(self, metric: StepLosses, case: Case, dtype: str) -> None:
+    A `fit` epoch may hold several of the case's epochs (keras_engine.epochs_per_fit_epoch):
+    `per_epoch` is the steps of one `fit` epoch.
+    """
+
+    def __init__(self, metric: StepLosses, case: Case, dtype: str, per_epoch: int) -> None:
         super().__init__()
         self.metric = metric
-        self.per_epoch = case.steps_per_epoch
+        self.per_epoch = per_epoch
         self.step_losses = np.empty(case.steps, dtype=dtype)
         self.epochs_done = 0
 
@@ -67,9 +71,9 @@ class LossCollector(keras.callbacks.Callback):
 class StepRecorder(LossCollector):
     """Also copies the weights after every batch (record_steps only: it costs a sync per step)."""
 
-    def __init__(self, metric: StepLosses, case: Case, dtype: str,
+    def __init__(self, metric: StepLosses, case: Case, dtype: str, per_epoch: int,
                  variables: dict[str, Any]) -> None:
-        super().__init__(metric, case, dtype)
+        super().__init__(metric, case, dtype, per_epoch)
         self.variables = variables
         self.step_params = {name: np.empty((case.steps, *tuple(v.shape)), dtype=dtype)
                             for name, v in variables.items()}

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from cases import layout
-from harness.contract import RunRequest, Trace
+from harness.contract import RunRequest, Trace, epoch_means
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -130,14 +130,7 @@ def train(request: RunRequest) -> Trace:
     elapsed = time.perf_counter() - started
 
     losses = step_losses.numpy()
-    np_dtype = losses.dtype
-    # Every epoch has the same batch sizes; weight, then sum in order (cumsum is sequential, like
-    # the reference's running total) in the run dtype, then divide by the row count.
-    sizes = np.full(case.steps_per_epoch, case.batch_size, dtype=np_dtype)
-    sizes[-1] = case.rows - case.batch_size * (case.steps_per_epoch - 1)
-    with np.errstate(all="ignore"):  # inf/nan losses are a result, not an error
-        weighted = losses.reshape(case.epochs, case.steps_per_epoch) * sizes
-        epoch_losses = np.cumsum(weighted, axis=1)[:, -1] / np_dtype.type(case.rows)
+    epoch_losses = epoch_means(losses, case)
 
     def canonical(tensor: torch.Tensor, transposed: bool) -> np.ndarray:
         return np.ascontiguousarray(tensor.detach().numpy().T if transposed else

@@ -5,7 +5,7 @@ and nothing else of the harness; it imports no orchestration.
 
 from harness.contract.engine import Engine, EngineError, Probe
 from harness.contract.request import RunRequest, data_order, initial_params, make_request
-from harness.contract.trace import Trace
+from harness.contract.trace import Trace, epoch_means
 
 __all__ = [
     "Engine",
@@ -14,6 +14,7 @@ __all__ = [
     "RunRequest",
     "Trace",
     "data_order",
+    "epoch_means",
     "initial_params",
     "make_request",
 ]

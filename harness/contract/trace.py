@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from cases.model import Case
+
 
 @dataclass
 class Trace:
@@ -27,3 +29,19 @@ class Trace:
     step_params: dict[str, np.ndarray] | None = None
     step_grads: dict[str, np.ndarray] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+def epoch_means(step_losses: np.ndarray, case: Case) -> np.ndarray:
+    """(epochs,) batch-size-weighted means of each epoch's step losses, as the reference does it.
+
+    In the losses' own dtype: each batch's loss times its size, summed in step order (cumsum is
+    sequential, like the reference's running total), divided by the number of rows. For an
+    engine that knows its step losses but not the framework's own epoch means.
+    """
+    losses = np.asarray(step_losses)
+    dtype = losses.dtype
+    sizes = np.full(case.steps_per_epoch, case.batch_size, dtype=dtype)
+    sizes[-1] = case.rows - case.batch_size * (case.steps_per_epoch - 1)
+    with np.errstate(all="ignore"):  # inf/nan losses are a result, not an error
+        weighted = losses.reshape(case.epochs, case.steps_per_epoch) * sizes
+        return np.cumsum(weighted, axis=1)[:, -1] / dtype.type(case.rows)
