@@ -1,7 +1,9 @@
 """`python -m harness bench`: every engine's speed next to a bare loop in the same framework.
 
-Each figure is the median of several runs, with min and max, each run a fresh process as in
-`compare`. Written to DIR/bench.json and DIR/bench.md.
+Each figure is the median of several runs, with min and max; engine speeds and start-up come from
+fresh processes, the default compare is timed with warm workers and with a process per run, side
+by side in each repeat, and a warm worker's memory is followed over 50 runs. Written to
+DIR/bench.json and DIR/bench.md.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from adapters.registry import BASELINE_OF
-from cases.loader import load_case
+from cases.loader import case_names, load_case
 from cases.model import Case
+from harness.compare import run_compare
+from harness.judge.expectations import load_expectations
 from harness.outcome import RunStatus
 from harness.run.environment import environment
-from harness.run.matrix import installed_engines, run_matrix
-from harness.run.runner import Job, RunResult, run_all, run_engine
+from harness.run.matrix import installed_engines
+from harness.run.runner import Job, RunResult, WorkerPool, run_all, run_engine
 
 SEED_CASES = ("regression", "classification")
 
@@ -82,27 +86,45 @@ def bench_engines(engines: list[str], quick: bool, repeat: int,
     return rows
 
 
-def bench_compare(engines: list[str], repeat: int, log: Callable[[str], None]) -> dict:
-    """The whole seed-case compare, one and two processes at a time, against bare baselines."""
-    cases = [load_case(name) for name in SEED_CASES]
+def bench_compare(engines: list[str], repeat: int, quick: bool,
+                  log: Callable[[str], None]) -> dict:
+    """The default compare (every shipped case, every engine, both dtypes) with warm workers,
+    against the same compare with one fresh process per run, side by side in each repeat."""
+    cases = [load_case(name) for name in (SEED_CASES if quick else case_names())]
     dtypes = ["float64", "float32"]
-    timings: dict[str, list[float]] = {"parallel": [], "serial": [], "bare_sum": []}
+    timings: dict[str, list[float]] = {"warm": [], "process_per_run": []}
     for _ in range(repeat):
-        for mode, workers in (("parallel", None), ("serial", 1)):
-            log(f"compare on the seed cases ({mode})")
+        for mode, warm in (("warm", True), ("process_per_run", False)):
+            log(f"compare, {len(cases)} cases x {len(engines) + 1} engines x 2 dtypes ({mode})")
             started = time.perf_counter()
-            run_matrix(cases, engines, dtypes, workers=workers)
+            run_compare(cases, engines, dtypes, expectations=load_expectations(), warm=warm)
             timings[mode].append(time.perf_counter() - started)
-        log("bare baselines for the same work, one after the other")
-        jobs = [Job(BASELINE_OF.get(e, "bare-numpy"), c, d) for c in cases for d in dtypes
-                for e in ["reference", *engines]]
-        started = time.perf_counter()
-        run_all(jobs, workers=1)
-        timings["bare_sum"].append(time.perf_counter() - started)
-    result = {k: _stats(v) for k, v in timings.items()}
-    result["ratio_to_bare"] = result["parallel"]["median"] / result["bare_sum"]["median"]
-    result["speedup_parallel"] = result["serial"]["median"] / result["parallel"]["median"]
+    result: dict = {"cases": [c.name for c in cases], **{k: _stats(v) for k, v in timings.items()}}
+    result["ratio"] = result["warm"]["median"] / result["process_per_run"]["median"]
     return result
+
+
+def bench_warm_memory(engines: list[str], quick: bool, log: Callable[[str], None]
+                      ) -> list[dict]:
+    """Peak RSS of one warm worker per engine after 5 runs and after 50 (it must not grow)."""
+    runs = 10 if quick else 50
+    cases = [load_case("regression"), load_case("classification")]
+    rows = []
+    for engine in engines:
+        log(f"warm worker memory: {engine}, {runs} runs")
+        jobs = [Job(engine, cases[i % 2], ("float64", "float32")[i // 2 % 2])
+                for i in range(runs)]
+        with WorkerPool() as pool:
+            results = run_all(jobs, workers=1, pool=pool)
+        if any(r.status != RunStatus.OK for r in results):
+            rows.append({"engine": engine, "status": RunStatus.ERROR,
+                         "message": next(r.message for r in results if r.status != RunStatus.OK)})
+            continue
+        peak = [r.trace.meta["peak_rss_mb"] for r in results]
+        rows.append({"engine": engine, "status": RunStatus.OK, "runs": runs,
+                     "after_5_mb": peak[4], "after_all_mb": peak[-1],
+                     "growth": peak[-1] / peak[4] - 1})
+    return rows
 
 
 def bench_memory(engines: list[str], quick: bool, log: Callable[[str], None]) -> list[dict]:
@@ -133,7 +155,8 @@ def run_bench(out: Path, quick: bool = False, repeat: int = 3, engines: list[str
         "repeat": repeat,
         "environment": environment(),
         "engines": bench_engines(engines, quick, repeat, log),
-        "compare": bench_compare([e for e in engines if e != "reference"], repeat, log),
+        "compare": bench_compare([e for e in engines if e != "reference"], repeat, quick, log),
+        "warm_memory": bench_warm_memory(engines, quick, log),
         "memory": bench_memory(engines, quick, log),
     }
     out.mkdir(parents=True, exist_ok=True)
@@ -155,7 +178,8 @@ def markdown(report: dict) -> str:
         "# backprop-parity bench",
         "",
         f"Machine: {env['cpu']}, {env['cpu_count']} cores, {env['platform']}, Python "
-        f"{env['python']}. Medians of {report['repeat']} runs (min-max), each a fresh process.",
+        f"{env['python']}. Medians of {report['repeat']} runs (min-max); engine rows from fresh "
+        "processes.",
         "",
         "| workload | dtype | engine | start-up s | steps/s | bare loop steps/s | engine / bare |",
         "|---|---|---|---|---|---|---|",
@@ -174,14 +198,21 @@ def markdown(report: dict) -> str:
     comp = report["compare"]
     lines += [
         "",
-        "| compare on the seed cases (all engines, both dtypes) | seconds |",
+        f"| compare: {len(comp['cases'])} cases, every engine, both dtypes | seconds |",
         "|---|---|",
-        f"| parallel (one process per core) | {_fmt(comp['parallel'], 1)} |",
-        f"| one process at a time | {_fmt(comp['serial'], 1)} |",
-        f"| bare baselines for the same work, one after the other | "
-        f"{_fmt(comp['bare_sum'], 1)} |",
-        f"| compare / bare baselines | {comp['ratio_to_bare']:.2f}x |",
-        f"| parallel speed-up | {comp['speedup_parallel']:.2f}x |",
+        f"| warm workers (one per engine, the framework imported once) | "
+        f"{_fmt(comp['warm'], 1)} |",
+        f"| one fresh process per run | {_fmt(comp['process_per_run'], 1)} |",
+        f"| warm / process per run | {comp['ratio']:.2f}x |",
+        "",
+        "| warm worker: engine | runs | peak RSS after 5 runs MB | after all MB | growth |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {m['engine']} | {m['runs']} | {m['after_5_mb']:.0f} | "
+              f"{m['after_all_mb']:.0f} | {100 * m['growth']:+.1f}% |"
+              if m["status"] == RunStatus.OK else f"| {m['engine']} | {m['message']} | | | |"
+              for m in report["warm_memory"]]
+    lines += [
         "",
         "| memory: engine | steps | per-step recording | peak RSS MB |",
         "|---|---|---|---|",
