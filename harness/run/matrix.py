@@ -10,12 +10,13 @@ from cases.model import DTYPES, Case
 from harness.run.pool import WorkerPool
 from harness.run.runner import DEFAULT_MEMORY_LIMIT_MB, Job, RunResult, run_all
 
-RunKey = tuple[str, str, str]  # (case identity, engine, dtype)
+RunKey = tuple[tuple[str, str], str, str]  # (case identity, engine, dtype)
 
 
-def case_key(case: Case) -> str:
-    """A case's identity within one run: its name (its file is carried on the Case itself)."""
-    return case.name
+def case_key(case: Case) -> tuple[str, str]:
+    """A case's identity: its name and its file, so that two cases can never be mixed (the CLI
+    also refuses two same-named cases in one run: reports are keyed by name)."""
+    return case.name, str(case.path)
 
 
 @dataclass
