@@ -12,6 +12,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from adapters.keras_losses import RememberingLoss
 from cases.model import Case
 
 BACKEND = keras.backend.backend()
@@ -28,8 +29,11 @@ class StepLosses(keras.metrics.Metric):
         self.latest = self.add_variable(shape=(), initializer="zeros", name="latest")
         self.index = self.add_variable(shape=(), initializer="zeros", dtype="int32",
                                        name="index")
+        self.eager_values: list[Any] = []  # torch backend: the step losses of this epoch
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        if BACKEND == "torch" and isinstance(self.loss, RememberingLoss):
+            return self._eager_update(y_pred)
         value = ops.cast(self.loss(y_true, y_pred), self.dtype)
         # A select, not a scatter: it also runs on the torch backend's shape-only "meta" tensors.
         here = ops.equal(ops.arange(self.values.shape[0], dtype="int32"), self.index.value)
@@ -37,13 +41,38 @@ class StepLosses(keras.metrics.Metric):
         self.latest.assign(value)
         self.index.assign(self.index.value + 1)
 
+    def _eager_update(self, y_pred: Any) -> None:
+        """torch backend: the step's own loss value (RememberingLoss), kept in a Python list.
+
+        Eager torch runs this line by line, so there is nothing to trace: no variable ops per
+        step (a select over the whole vector and three assigns cost another fifth of the step).
+        The shape-only pass Keras makes on "meta" tensors while building is skipped.
+        """
+        value = self.loss.last
+        if value is None or (getattr(y_pred, "device", None) is not None and \
+                y_pred.device.type == "meta"):
+            return
+        self.eager_values.append(value.detach())
+
+    def collected(self) -> np.ndarray:
+        """This epoch's step losses, in order."""
+        if BACKEND == "torch" and isinstance(self.loss, RememberingLoss):
+            import torch
+
+            values = torch.stack(self.eager_values) if self.eager_values else torch.empty(0)
+            return ops.convert_to_numpy(ops.cast(values, self.dtype))
+        return ops.convert_to_numpy(self.values.value)
+
     def result(self) -> Any:
+        if BACKEND == "torch" and isinstance(self.loss, RememberingLoss):
+            return self.eager_values[-1] if self.eager_values else self.latest.value
         return self.latest.value  # logs["batch_loss"]: the latest batch's own loss
 
     def reset_state(self) -> None:
         # Every epoch overwrites all of `values`; zeroing them too cost a quarter of the run
         # time on one-step epochs (TF, seed 004's shape).
         self.index.assign(0)
+        self.eager_values = []
 
 
 class LossCollector(keras.callbacks.Callback):
@@ -63,8 +92,7 @@ class LossCollector(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         # (JAX has synced its state back into the variables before on_epoch_end.)
         start = self.epochs_done * self.per_epoch
-        self.step_losses[start:start + self.per_epoch] = ops.convert_to_numpy(
-            self.metric.values.value)
+        self.step_losses[start:start + self.per_epoch] = self.metric.collected()
         self.epochs_done += 1
 
 
