@@ -78,7 +78,7 @@ class StepLosses(keras.metrics.Metric):
 class LossCollector(keras.callbacks.Callback):
     """Copies the batch-loss metric's vector into the step losses at each `fit` epoch's end.
 
-    A `fit` epoch may hold several of the case's epochs (keras_engine.epochs_per_fit_epoch):
+    A `fit` epoch may hold several of the case's epochs (keras_feed.epochs_per_fit_epoch):
     `per_epoch` is the steps of one `fit` epoch.
     """
 
