@@ -8,7 +8,8 @@ The contract for the learner's function (no import of this project needed):
         # params: {"W1": (inputs, units), "b1": (units,), "W2": ..., ...}, to be trained
         # callback (optional): call callback(loss, params) after every update, with the loss
         #   computed before that update and the parameters after it; pass grads=... too if
-        #   you have them.
+        #   you have them: {"W1": dL/dW1, "b1": dL/db1, ...}, keyed like params ("dW1",
+        #   "db1", ... are read the same), each the shape of its parameter.
         return epoch_losses, params   # epochs average losses, and the final parameters
 
 One sample at a time in row order (batch size 1), as the seeds train. A function that also accepts
@@ -34,6 +35,7 @@ from cases.text import excerpt
 from harness.contract import EngineError, RunRequest, Trace
 
 TARGET_VARIABLE = "BACKPROP_PARITY_TARGET"
+GRADS_NOTE = "grads_note"  # the Trace.meta key of a note on the callback's grads (said once)
 MAX_FRAMES = 12  # of a learner's traceback: the first two and the last ten
 # the caller's working folder: `package.module:function` is imported from there, as Python would
 SEARCH_VARIABLE = "BACKPROP_PARITY_SEARCH"
@@ -107,12 +109,16 @@ def train(request: RunRequest) -> Trace:
     x, y = x[:case.rows].copy(), y[:case.rows].copy()  # every epoch visits the rows alike
     params = {k: v.copy() for k, v in request.params.items()}
     steps: list[tuple[float, dict, dict | None]] = []
+    notes: list[str] = []
 
     def callback(loss, params, grads=None) -> None:
+        named, note = grads_by_name(grads, request.params)
+        if note and not notes:
+            notes.append(note)
         steps.append((float(np.asarray(loss)),
                       {k: np.array(v, dtype=request.dtype) for k, v in params.items()},
-                      None if grads is None else
-                      {k: np.array(v, dtype=request.dtype) for k, v in grads.items()}))
+                      None if named is None else
+                      {k: np.array(v, dtype=request.dtype) for k, v in named.items()}))
 
     kwargs = {}
     if "callback" in accepted:
@@ -142,8 +148,32 @@ def train(request: RunRequest) -> Trace:
             "train_seconds": elapsed,
             "per_step": len(steps) == case.steps,
             "callback_calls": len(steps),
+            **({GRADS_NOTE: notes[0]} if notes else {}),
         },
     )
+
+
+def grads_by_name(grads, expected: dict[str, np.ndarray]) -> tuple[dict | None, str | None]:
+    """The callback's grads keyed by parameter name (`W1`, or the common `dW1`), or None and a
+    note that says plainly why they are not used: the run is still checked, without them."""
+    if grads is None:
+        return None, None
+    names = list(expected)
+    accepted = f"{', '.join(names)} (or {', '.join('d' + n for n in names)})"
+    if not isinstance(grads, dict):
+        return None, (f"the callback's grads are a {type(grads).__name__}, not a dict keyed "
+                      f"{accepted}: they are not used")
+    keyed = {(key[1:] if isinstance(key, str) and key.startswith("d") and key[1:] in expected
+              else key): value for key, value in grads.items()}
+    if any(name not in keyed for name in names):
+        given = ", ".join(str(key) for key in grads) or "none"
+        return None, (f"the callback's grads have the keys {given}; expected {accepted}: they "
+                      "are not used")
+    wrong = [n for n in names if np.size(keyed[n]) != expected[n].size]
+    if wrong:
+        return None, (f"the callback's grads for {', '.join(wrong)} do not have the parameters' "
+                      "sizes: they are not used")
+    return {name: keyed[name] for name in names}, None
 
 
 def _their_traceback(exc: BaseException, target: str, how: str = "raised") -> str:

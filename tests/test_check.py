@@ -8,6 +8,8 @@ reads it: the first step whose own update departs, and what each parameter's upd
 from __future__ import annotations
 
 import re
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from harness.check.diagnose import Diagnosis
 from harness.check.words import AGREES
 from harness.run.runner import RunResult
 from tests.conftest import run_cli
+from tests.learners.corpus import checked as corpus_checked
 
 LEARNERS = Path(__file__).resolve().parent / "learners"
 PARAMS = ("W1", "b1", "W2", "b2")
@@ -27,10 +30,14 @@ FIRST_STEP = re.compile(r"step (\d+) \(epoch \d+\) is the first whose own update
 
 @cache
 def checked(target: str, case: str = "regression") -> tuple[list[Diagnosis], list[RunResult]]:
-    """One real check per (learner, case) for the whole session: several tests read it."""
+    """One real check per (learner, case) for the whole session: several tests read it (the
+    corpus's checks come from its one batch of parallel runs, tests/learners/corpus.py)."""
     if target.endswith(".py"):
         target = f"{LEARNERS / target}:train"
-    return run_check(target, [load_case(case)], "float64")
+    try:
+        return corpus_checked(target, case)
+    except KeyError:
+        return run_check(target, [load_case(case)], "float64")
 
 
 def diagnoses(target: str, case: str = "regression") -> dict[str, Diagnosis]:
@@ -39,6 +46,11 @@ def diagnoses(target: str, case: str = "regression") -> dict[str, Diagnosis]:
     assert not failed, [r.message for r in failed]
     assert len(found) == 2
     return {"asymmetric" if "asymmetric" in d.title else "constant": d for d in found}
+
+
+def named(departure: str) -> list[str]:
+    """The parameters a departure in short names: `W1, b1: words` -> [W1, b1]."""
+    return departure.split(":")[0].split(", ")
 
 
 def first_departure(diagnosis: Diagnosis) -> tuple[int, str, dict[str, str]]:
@@ -55,7 +67,8 @@ def first_departure(diagnosis: Diagnosis) -> tuple[int, str, dict[str, str]]:
 HALF = "half the textbook update (a missing factor 2"
 LR_TWICE = "off by a factor of the learning rate (0.001): the learning rate is applied twice"
 STALE_W2 = "backpropagated through W2 already updated in this step"
-PER_UNIT = "off by a different factor for each unit"
+SIGMOID_AGAIN = ("your sigmoid derivative (layer 1) is sigmoid(a) (the activation applied again); "
+                 "it must be a * (1 - a) with a = sigmoid(z)")
 
 # learner file, case, first departing step from (constant, asymmetric) start, and what each
 # parameter's update is on the asymmetric start (AGREES, or words the relation must contain)
@@ -75,7 +88,7 @@ FAULTS = [
     ("stale_order.py", "regression", (1, 1),
      {"W1": STALE_W2, "b1": STALE_W2, "W2": AGREES, "b2": AGREES}),
     ("wrong_sigmoid_derivative.py", "classification", (1, 1),
-     {"W1": PER_UNIT, "b1": PER_UNIT, "W2": AGREES, "b2": AGREES}),
+     {"W1": SIGMOID_AGAIN, "b1": SIGMOID_AGAIN, "W2": AGREES, "b2": AGREES}),
 ]
 
 
@@ -91,7 +104,7 @@ def test_each_fault_is_found_at_its_first_step_with_its_relation(learner, case, 
         assert (first, loss) == (step, "agree (so the forward pass and the loss are right)"), \
             diagnosis.text()
         # the same parameters depart at every step, and only they
-        assert {d.split(":")[0] for d in diagnosis.departures} == departing, diagnosis.text()
+        assert {n for d in diagnosis.departures for n in named(d)} == departing, diagnosis.text()
 
     asymmetric = found["asymmetric"]
     _, _, got = first_departure(asymmetric)
@@ -99,7 +112,8 @@ def test_each_fault_is_found_at_its_first_step_with_its_relation(learner, case, 
         assert (got[name] == AGREES) if words == AGREES else (words in got[name]), \
             f"{name}: {got[name]}"
     # one relation for the whole run: every step departs the same way
-    assert all(updates[d.split(":")[0]] in d for d in asymmetric.departures), asymmetric.text()
+    assert all(updates[n] in d for d in asymmetric.departures for n in named(d)), \
+        asymmetric.text()
 
 
 def test_loss_averaged_wrongly_is_an_epoch_finding_while_every_update_agrees():
@@ -112,14 +126,40 @@ def test_loss_averaged_wrongly_is_an_epoch_finding_while_every_update_agrees():
         assert "every step's update agrees with textbook SGD" in text
 
 
-@pytest.mark.parametrize("learner,case", [("correct_regression.py", "regression"),
-                                          ("correct_classification.py", "classification")])
+CORRECT = [("correct_regression.py", "regression"),
+           ("correct_classification.py", "classification")]
+FAILING = [(f[0], f[1]) for f in FAULTS] + [("loss_averaged_wrongly.py", "regression"),
+                                            ("returns_nan.py", "regression")]
+# every command line the tests below run, run 2 at a time once for the session: each costs a
+# second or more of process starts, and on 2 cores two of them overlap well
+COMMANDS = ([("check", f"tests/learners/{learner}:train", "--case", case)
+             for learner, case in CORRECT]
+            + [("check", "tests/learners/no_callback.py:train", "--no-asymmetric")]
+            + [("check", f"tests/learners/{learner}:train", "--case", case, "--no-asymmetric")
+               for learner, case in FAILING]
+            + [("check", f"tests/learners/{name}.py:train", "--no-asymmetric")
+               for name in ("raises", "wrong_shapes")])
+
+
+@cache
+def _cli_batch() -> dict[tuple[str, ...], subprocess.CompletedProcess[str]]:
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(COMMANDS, pool.map(lambda args: run_cli(*args), COMMANDS),
+                        strict=True))
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m harness ARGS`, from the session's batch when it is one of COMMANDS."""
+    return _cli_batch()[args] if args in COMMANDS else run_cli(*args)
+
+
+@pytest.mark.parametrize("learner,case", CORRECT)
 def test_correct_learners_agree(learner, case):
     for diagnosis in diagnoses(learner, case).values():
         assert diagnosis.agrees, diagnosis.text()
         assert diagnosis.departures == []
         assert "every step's update agrees with textbook SGD" in diagnosis.lines
-    done = run_cli("check", f"tests/learners/{learner}:train", "--case", case)
+    done = cli("check", f"tests/learners/{learner}:train", "--case", case)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "verdict: agrees with textbook backpropagation" in done.stdout
 
@@ -131,7 +171,7 @@ def test_without_a_callback_only_epochs_and_final_parameters_are_judged():
                                       "final parameter")
         assert "no per-step data" in diagnosis.lines[1]
         assert not any(FIRST_STEP.match(line.strip()) for line in diagnosis.lines)
-    done = run_cli("check", "tests/learners/no_callback.py:train", "--no-asymmetric")
+    done = cli("check", "tests/learners/no_callback.py:train", "--no-asymmetric")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no per-step data" in done.stdout and "verdict: agrees" in done.stdout
 
@@ -150,12 +190,9 @@ def test_non_finite_values_are_said_plainly_and_not_judged_further():
         assert "no simple relation" not in diagnosis.text()
 
 
-@pytest.mark.parametrize(("learner", "case"),
-                         [(f[0], f[1]) for f in FAULTS] + [("loss_averaged_wrongly.py",
-                                                           "regression"),
-                                                          ("returns_nan.py", "regression")])
+@pytest.mark.parametrize(("learner", "case"), FAILING)
 def test_cli_exits_1_for_each_faulty_learner(learner, case):
-    done = run_cli("check", f"tests/learners/{learner}:train", "--case", case, "--no-asymmetric")
+    done = cli("check", f"tests/learners/{learner}:train", "--case", case, "--no-asymmetric")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "verdict: departs from textbook backpropagation" in done.stdout
     assert "departures from textbook SGD, in short:" in done.stdout
@@ -163,7 +200,7 @@ def test_cli_exits_1_for_each_faulty_learner(learner, case):
 
 @cache
 def raised() -> tuple[int, str]:
-    done = run_cli("check", "tests/learners/raises.py:train", "--no-asymmetric")
+    done = cli("check", "tests/learners/raises.py:train", "--no-asymmetric")
     return done.returncode, done.stdout + done.stderr
 
 
@@ -181,7 +218,7 @@ def test_the_traceback_points_at_the_learners_line():
 
 
 def test_a_wrong_shape_is_named_with_both_shapes():
-    done = run_cli("check", "tests/learners/wrong_shapes.py:train", "--no-asymmetric")
+    done = cli("check", "tests/learners/wrong_shapes.py:train", "--no-asymmetric")
     assert done.returncode == 1
     assert "returned W1 with shape (3, 2); expected (2, 2)" in done.stderr
     assert "verdict: could not be checked" in done.stdout

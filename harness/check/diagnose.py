@@ -1,29 +1,35 @@
 """Where and why a learner's training departs from textbook backpropagation.
 
-Stages, coarse to fine: the epoch losses; the first step whose loss or parameters part from the
-reference's trajectory; then, at every step, the learner's own update judged against the textbook
-update taken from the learner's own parameters before that step (so that one early mistake does
-not smear every later step), and related to it when the relation is simple (`relations`). The
-steps after the learner's parameters stop being finite numbers are not judged: nothing relates
-to nan.
+Stages, coarse to fine: the epoch losses; what the learner hands over (its weights' layout, the
+precision of its numbers, whether it returns what its callback saw: `handover`); the first step
+whose loss or parameters part from the reference's trajectory; then every step's own update,
+judged from the learner's own parameters before that step at the scale of the parameter
+(`steps`), and for the steps that depart, the known mistake that reproduces them (`explain`).
+The steps after the learner's parameters stop being finite numbers are not judged: nothing
+relates to nan.
 
-A `Diagnosis` is data; its lines, departures and text are `words`'s.
+With per-step data, the verdict is the steps' (and the handover's, and the epoch means'): a
+trajectory that parts from the reference's only by rounding, while every step agrees, is the
+order of the arithmetic, not a mistake. A `Diagnosis` is data; its words are `words`'s.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from cases.model import Case
-from harness.check import words
-from harness.check.findings import DiagnosisData, EpochDifference, StepFinding
-from harness.check.relations import Params, StepRelations, relate_epoch_losses
+from harness.check import handover, words
+from harness.check.explain import step_findings, unjudged
+from harness.check.findings import DiagnosisData, EpochDifference
+from harness.check.relations import relate_epoch_losses
+from harness.check.steps import RunSteps, judge_steps
 from harness.contract import RunRequest, Trace
 from harness.judge.closeness import check, mismatches, tolerance_for
 from harness.judge.verdict import find_first_divergence
-from reference import loss_and_gradients
+
+GRADS_NOTE = "grads_note"  # the engine's meta key for a note on the callback's grads
 
 
 @dataclass
@@ -56,7 +62,10 @@ def diagnose(case: Case, request: RunRequest, learner: Trace, reference: Trace, 
               for n, v in reference.final_params.items()]
     diagnosis = Diagnosis(engine, case.name, request.dtype, start,
                           finals_agree=all(f.passed for f in finals), total_steps=case.steps,
-                          steps_per_epoch=case.steps_per_epoch)
+                          steps_per_epoch=case.steps_per_epoch,
+                          learning_rate=case.learning_rate)
+    if learner.meta.get(GRADS_NOTE):
+        diagnosis.notes.append(str(learner.meta[GRADS_NOTE]))
     if not epochs.passed:
         bad = np.flatnonzero(mismatches(learner.epoch_losses, reference.epoch_losses,
                                         tolerance.atol, tolerance.rtol))
@@ -66,40 +75,38 @@ def diagnose(case: Case, request: RunRequest, learner: Trace, reference: Trace, 
     if learner.step_params is None and diagnosis.agrees:
         return diagnosis
     diagnosis.epoch_mean = relate_epoch_losses(case, learner.epoch_losses, learner.step_losses)
-    if learner.step_params is None:
-        return diagnosis
-    diagnosis.divergence = find_first_divergence(learner, reference, tolerance,
-                                                 case.steps_per_epoch)
-    diagnosis.steps = _judge_steps(case, request, learner)
+    if learner.step_params is not None:
+        _judge(case, request, learner, reference, diagnosis)
     return diagnosis
 
 
-def _judge_steps(case: Case, request: RunRequest, learner: Trace) -> list[StepFinding]:
-    """Every step's finding, up to the first step that leaves non-finite parameters."""
-    relations = StepRelations(case, request.dtype)
-    findings = []
-    previous = {k: np.asarray(v, dtype=np.float64) for k, v in request.params.items()}
-    step = 0
-    for epoch in range(case.epochs):
-        for rows in request.batches(epoch):
-            if not all(np.all(np.isfinite(v)) for v in previous.values()):
-                return findings
-            after = {k: np.asarray(v[step], dtype=np.float64)
-                     for k, v in learner.step_params.items()}
-            findings.append(_judge(relations, case, step + 1, previous, after,
-                                   float(learner.step_losses[step]),
-                                   request.x[rows].astype(np.float64),
-                                   request.y[rows].astype(np.float64)))
-            previous = after
-            step += 1
-    return findings
-
-
-def _judge(relations: StepRelations, case: Case, step: int, before: Params, after: Params,
-           loss: float, x: np.ndarray, y: np.ndarray) -> StepFinding:
-    """One step's loss and updates against the textbook's from the same parameters `before`."""
-    with np.errstate(all="ignore"):
-        expected_loss, grads = loss_and_gradients(before, case.layers, case.loss, x, y)
-    return StepFinding(step, relations.loss(loss, float(expected_loss)),
-                       {name: relations.update(name, before, after, grads, x, y)
-                        for name in before})
+def _judge(case: Case, request: RunRequest, learner: Trace, reference: Trace,
+           diagnosis: Diagnosis) -> None:
+    """The handover and every step, from the learner's per-step parameters."""
+    start = {k: np.asarray(v, dtype=np.float64) for k, v in request.params.items()}
+    params = {k: np.asarray(v, dtype=np.float64) for k, v in learner.step_params.items()}
+    final = {k: np.asarray(v, dtype=np.float64) for k, v in learner.final_params.items()}
+    diagnosis.layouts = handover.find_layouts(case, request, start, params)
+    params = handover.apply_layouts(diagnosis.layouts, params)
+    final = handover.apply_layouts(diagnosis.layouts, final)
+    diagnosis.precision = handover.lower_precision(request.dtype, params)
+    diagnosis.returned = handover.returned(start, params, final)
+    tolerance = tolerance_for(case, request.dtype)
+    diagnosis.divergence = find_first_divergence(replace(learner, step_params=params), reference,
+                                                 tolerance, case.steps_per_epoch)
+    finite = np.ones(case.steps, dtype=bool)
+    for value in params.values():
+        finite &= np.all(np.isfinite(value.reshape(case.steps, -1)), axis=1)
+    # a step is judged from finite parameters: up to the first step that leaves none
+    count = int(np.argmin(finite)) + 1 if not finite.all() else case.steps
+    before = {k: np.concatenate([start[k][None], v[:count - 1]]) for k, v in params.items()}
+    after = {k: v[:count] for k, v in params.items()}
+    dtype = diagnosis.precision or request.dtype
+    run = RunSteps(case, request, count)
+    judged = judge_steps(case, run, before, after, dtype)
+    diagnosis.steps = step_findings(case, run, judged, np.asarray(
+        learner.step_losses[:count], dtype=np.float64), dtype)
+    for name in params:
+        steps = np.flatnonzero(unjudged(judged, name))
+        if steps.size:
+            diagnosis.unjudged[name] = (int(steps[0]) + 1, int(steps.size))

@@ -1,14 +1,17 @@
-"""What the diagnosis finds, as data: how one value relates to its textbook value, and per step.
+"""What the diagnosis finds, as data: the hypotheses of known mistakes, how each value relates to
+its textbook value, per step, and for the whole run.
 
-A `Relation` names a relation kind and carries the numbers and names that kind needs; the words
-are `harness.check.words`'s alone. Grouping steps and listing distinct departures compare
-relations with their per-step numbers dropped (`Relation.same_mistake`), never sentences, so
-rewording a sentence cannot change which steps count as the same mistake.
+A `Hypothesis` is one known mistake (or two at once: a wrong gradient `Source` and a `Change` made
+to it), with the numbers it was fitted with; a `Relation` says how one value relates to the
+textbook value (agrees, reproduced by a hypothesis, only approached by one, not a number). The
+words are `harness.check.words`'s alone. Grouping steps and listing distinct departures compare
+relations with their per-step numbers dropped (`same_mistake`), never sentences, so rewording a
+sentence cannot change which steps count as the same mistake.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from enum import Enum, auto
 from itertools import groupby
 
@@ -17,32 +20,98 @@ from harness.judge.verdict import FirstDivergence
 LOSS = "loss"  # the key of the step loss among a step's mistakes (parameters go by their names)
 
 
+class Source(Enum):
+    """How the gradient behind an update was computed."""
+
+    TEXTBOOK = auto()
+    STALE = auto()  # backpropagated through weights already updated in this step (`through`)
+    DERIVATIVE = auto()  # `layers`' `activation` derivative taken as `derivative`
+    SHIFTED = auto()  # `layers` take their derivative from layer l + `shift`'s activation
+    FIRST_ROW = auto()  # the first row of each batch only, as its share of the batch mean
+    FIRST_ROW_ALONE = auto()  # the first row of each batch only, as if it were the whole batch
+    BIAS_ALL_UNITS = auto()  # a bias gradient summed over the units as well as the rows
+    BIAS_UNITS_AXIS = auto()  # a bias gradient summed over the units instead of the rows
+
+
+class Change(Enum):
+    """What was done with that gradient instead of `p -= learning_rate * gradient`."""
+
+    AS_IS = auto()
+    SIGN = auto()
+    TRANSPOSED = auto()  # element [i, j] moved by the gradient of [j, i]
+    HALF = auto()  # a missing factor 2
+    TWICE = auto()
+    LEARNING_RATE = auto()  # times the learning rate again (`factor`)
+    NO_LEARNING_RATE = auto()  # the learning rate not applied
+    BATCH_SUM = auto()  # `batch` times: summed over the batch instead of averaged
+    BATCH_MEAN_TWICE = auto()  # 1/`batch` times: averaged twice
+    SHORT_BATCH = auto()  # divided by the batch size `nominal` on a short batch of `batch` rows
+    NOT_UPDATED = auto()
+    STARTS_FROM_OTHER = auto()  # new value = `other`[`index`] + the update
+    OTHER_PARAMETER_UPDATE = auto()  # moved by `other`'s (element's) update instead of its own
+    MOMENTUM = auto()  # plus `factor` times the previous update (1: gradients accumulated)
+    WEIGHT_DECAY = auto()  # minus `factor` times the parameter
+    FACTOR = auto()  # `factor` times, a constant without a usual cause
+
+
+# the changes whose number is fitted to the whole run (one momentum for every step)
+FITTED = (Change.MOMENTUM, Change.WEIGHT_DECAY, Change.FACTOR)
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """One known mistake: a source of the gradient and a change to the update (fields a kind does
+    not use stay at their defaults)."""
+
+    source: Source = Source.TEXTBOOK
+    change: Change = Change.AS_IS
+    through: tuple[str, ...] = ()  # STALE: the weights already updated
+    layers: tuple[int, ...] = ()  # DERIVATIVE, SHIFTED: the layers (1-based) taken wrongly
+    activation: str | None = None  # DERIVATIVE: their activation
+    derivative: str | None = None  # DERIVATIVE: the wrong derivative's kind (textbook.py)
+    shift: int = 0  # SHIFTED: +1 the next layer's activation, -1 the previous one's
+    factor: float | None = None  # the fitted or named number (LEARNING_RATE: the rate)
+    batch: int | None = None  # BATCH_SUM, BATCH_MEAN_TWICE, SHORT_BATCH: rows in the batch
+    nominal: int | None = None  # SHORT_BATCH: the case's batch size
+    other: str | None = None  # STARTS_FROM_OTHER, OTHER_PARAMETER_UPDATE: the other parameter
+    index: tuple[int, ...] | None = None  # its element (None: the whole of it)
+    other_updated: bool | None = None  # STARTS_FROM_OTHER: its value after its own update?
+
+    @property
+    def mistakes(self) -> int:
+        """How many mistakes at once: hypotheses with fewer are preferred."""
+        return (self.source is not Source.TEXTBOOK) + (self.change is not Change.AS_IS)
+
+    @property
+    def family(self) -> str:
+        """A short name of what it says, for tests and tables: `derivative:tanh:one_minus_a`,
+        `stale`, `sign`, `momentum`, `stale+transposed`..."""
+        parts = []
+        if self.source is Source.DERIVATIVE:
+            parts.append(f"derivative:{self.activation}:{self.derivative}")
+        elif self.source is not Source.TEXTBOOK:
+            parts.append(self.source.name.lower())
+        if self.change is Change.MOMENTUM and self.factor is not None and abs(
+                self.factor - 1) < 1e-6:
+            parts.append("accumulated")
+        elif self.change is not Change.AS_IS:
+            parts.append(self.change.name.lower())
+        return "+".join(parts)
+
 class RelationKind(Enum):
     """How a learner's value relates to the textbook value."""
 
     AGREES = auto()
     NOT_FINITE = auto()  # nan or inf: relates to nothing
-    NOT_UPDATED = auto()  # the update is zero
-    SIGN = auto()  # -1 times the textbook value
-    TWICE = auto()  # 2 times
-    HALF = auto()  # 1/2 times (a missing factor 2)
-    LEARNING_RATE_TWICE = auto()  # the learning rate times: the learning rate applied twice
-    BATCH_SUM = auto()  # the batch size times: summed over the batch instead of averaged
-    BATCH_MEAN_TWICE = auto()  # 1/batch size times: divided by the batch size twice
-    FACTOR = auto()  # a constant factor without a usual cause
-    TRANSPOSED = auto()  # element [i, j] is the textbook value of [j, i]
-    STALE_WEIGHT = auto()  # backpropagated through a weight already updated in the same step
-    STARTS_FROM_OTHER = auto()  # new value = another parameter's element + the update
-    OTHER_PARAMETER_UPDATE = auto()  # the update is another parameter's textbook update
-    PER_UNIT_FACTOR = auto()  # a factor constant down each unit's column, different per unit
+    EXPLAINED = auto()  # a hypothesis reproduces it to rounding
+    CLOSEST = auto()  # no hypothesis does; `hypothesis` comes closest
+    # the loss and the epoch losses
+    SIGN = auto()
+    TWICE = auto()
+    HALF = auto()
+    FACTOR = auto()
     STEP_SUM = auto()  # an epoch loss that is the sum of its step losses, not their mean
-    NO_RELATION = auto()  # none of the above
-
-
-# the kinds whose `factor` is the case's own number (the learning rate), the same at every step
-_FACTOR_IS_THE_CASES = {RelationKind.LEARNING_RATE_TWICE}
-# the kinds whose `index` names where the value came from, part of the mistake itself
-_INDEX_IS_THE_MISTAKES = {RelationKind.STARTS_FROM_OTHER, RelationKind.OTHER_PARAMETER_UPDATE}
+    NO_RELATION = auto()
 
 
 @dataclass(frozen=True)
@@ -50,18 +119,12 @@ class Relation:
     """One relation found, with what its words need (fields a kind does not use stay None)."""
 
     kind: RelationKind
-    # FACTOR, STEP_SUM and the loss's ratio: the factor found; LEARNING_RATE_TWICE: the rate
-    factor: float | None = None
-    batch: int | None = None  # BATCH_SUM, BATCH_MEAN_TWICE: the step's batch size
-    other: str | None = None  # STARTS_FROM_OTHER, OTHER_PARAMETER_UPDATE: the other parameter
-    # its element (None: the whole of it); NO_RELATION: the element that differs most
-    index: tuple[int, ...] | None = None
-    other_updated: bool | None = None  # STARTS_FROM_OTHER: the other's value after its update?
-    # a weight already updated in this step that the value was backpropagated through; it
-    # qualifies SIGN, TRANSPOSED, STARTS_FROM_OTHER and the factors, and is STALE_WEIGHT's own
-    through: str | None = None
-    factors: tuple[float, ...] = ()  # PER_UNIT_FACTOR: one factor per unit
-    actual: float | None = None  # NOT_FINITE: the first non-finite value; NO_RELATION, loss
+    hypothesis: Hypothesis | None = None  # EXPLAINED, CLOSEST
+    also: Hypothesis | None = None  # EXPLAINED: another that reproduces every step alike
+    unexplained: float | None = None  # CLOSEST: the share of the departure it leaves
+    factor: float | None = None  # the loss's ratio; STEP_SUM and FACTOR of the epoch losses
+    index: tuple[int, ...] | None = None  # CLOSEST: the element that differs most
+    actual: float | None = None  # NOT_FINITE: the first non-finite value; CLOSEST, the loss
     expected: float | None = None  # the textbook value beside `actual`
     textbook_finite: bool | None = None  # NOT_FINITE: is the textbook value finite?
 
@@ -72,11 +135,10 @@ class Relation:
     def same_mistake(self) -> Relation:
         """This relation without the numbers of its own step: equal for every step that makes
         the same mistake (a stale W2 at step 3 and at step 9), different for different ones."""
-        return replace(
-            self,
-            factor=self.factor if self.kind in _FACTOR_IS_THE_CASES else None,
-            index=self.index if self.kind in _INDEX_IS_THE_MISTAKES else None,
-            factors=(), actual=None, expected=None)
+        # a hypothesis's numbers are the case's (the learning rate) or fitted to the whole run
+        return Relation(self.kind, self.hypothesis, self.also,
+                        factor=self.factor if self.kind is RelationKind.STEP_SUM else None,
+                        textbook_finite=self.textbook_finite)
 
 
 AGREEING = Relation(RelationKind.AGREES)
@@ -103,26 +165,43 @@ class StepFinding:
 
 @dataclass(frozen=True)
 class StepGroup:
-    """Consecutive steps that make the same mistakes (`sample` is the first of them)."""
+    """Consecutive steps that make the same mistakes or agree (`sample`: the first step that
+    departs, or the first step when none does; `departing`: how many depart)."""
 
     first: int
     last: int
     sample: StepFinding
-
-
-def _group_key(finding: StepFinding) -> tuple:
-    # whether the loss differs, not how: its numbers move every step; the updates by kind
-    return (finding.loss.agrees,
-            tuple((n, r.same_mistake()) for n, r in sorted(finding.updates.items())))
+    departing: int
 
 
 def group_steps(findings: list[StepFinding]) -> list[StepGroup]:
-    """Runs of consecutive steps with the same mistakes, in step order."""
-    groups = []
-    for _, run in groupby(findings, key=_group_key):
+    """Runs of consecutive steps with the same mistakes, in step order. A step that agrees does
+    not end a run of departing steps: a mistake that makes no difference at some steps (a relu
+    mask when every unit is active) is one mistake, said once with how often it showed."""
+    groups: list[StepGroup] = []
+    for departs, run in groupby(findings, key=lambda f: not f.agrees):
         members = list(run)
-        groups.append(StepGroup(members[0].step, members[-1].step, members[0]))
-    return groups
+        if not departs:
+            groups.append(StepGroup(members[0].step, members[-1].step, members[0], 0))
+            continue
+        for _, same in groupby(members, key=lambda f: tuple(f.mistakes())):
+            alike = list(same)
+            groups.append(StepGroup(alike[0].step, alike[-1].step, alike[0], len(alike)))
+    return _absorb_agreeing(groups)
+
+
+def _absorb_agreeing(groups: list[StepGroup]) -> list[StepGroup]:
+    """Merge `A, agree, A` into one group of A (counting only A's steps as departing)."""
+    merged: list[StepGroup] = []
+    for group in groups:
+        if (len(merged) >= 2 and merged[-1].departing == 0 and merged[-2].departing
+                and group.departing and group.sample.mistakes() == merged[-2].sample.mistakes()):
+            merged.pop()
+            before = merged.pop()
+            group = StepGroup(before.first, group.last, before.sample,
+                              before.departing + group.departing)
+        merged.append(group)
+    return merged
 
 
 def distinct_mistakes(findings: list[StepFinding]) -> list[tuple[str, Relation]]:
@@ -132,11 +211,29 @@ def distinct_mistakes(findings: list[StepFinding]) -> list[tuple[str, Relation]]
 
 @dataclass(frozen=True)
 class EpochDifference:
-    """The first epoch whose loss differs from the textbook's (1-based)."""
+    """The first epoch whose loss differs from the reference's (1-based)."""
 
     epoch: int
     expected: float
     actual: float
+
+
+@dataclass(frozen=True)
+class Returned:
+    """Returned parameters that are not the last ones the callback saw."""
+
+    names: tuple[str, ...]
+    how: str  # "start" (untouched), "behind" (`steps` steps old), "other" (none of those)
+    steps: int | None = None
+    largest: float | None = None  # "other": the largest difference
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A weight handed over in (units, inputs) layout, undone before judging."""
+
+    name: str
+    shape: tuple[int, ...]  # the canonical (inputs, units) shape
 
 
 @dataclass
@@ -156,8 +253,22 @@ class DiagnosisData:
     epoch_mean: Relation | None = None
     steps: list[StepFinding] | None = None  # every judged step; None: no per-step data
     divergence: FirstDivergence | None = None  # where the trajectories first part
+    returned: Returned | None = None  # the returned parameters are not the callback's last
+    layouts: list[Layout] = field(default_factory=list)
+    precision: str | None = None  # the dtype the learner computed in, when lower than asked
+    notes: list[str] = field(default_factory=list)  # the engine's notes (grads keys), said once
+    learning_rate: float | None = None  # the case's, for the words of a weight decay
+    # parameter -> (first step, how many steps) whose textbook update was not a number while the
+    # learner's was: not judged (and not a departure)
+    unjudged: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def step_departures(self) -> bool:
+        return any(not f.agrees for f in self.steps or [])
 
     @property
     def agrees(self) -> bool:
-        return (self.epoch_difference is None and self.finals_agree and
-                all(f.agrees for f in self.steps or []))
+        if self.steps is None:  # only the epochs and the final parameters could be judged
+            return self.epoch_difference is None and self.finals_agree
+        return not (self.step_departures or self.epoch_mean or self.returned or self.layouts
+                    or self.precision)

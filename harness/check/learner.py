@@ -45,19 +45,36 @@ def run_check(target: str, cases: list[Case], dtype: str, asymmetric: bool = Tru
               timeout: float | None = None, memory_limit_mb: float | None = None
               ) -> tuple[list[Diagnosis], list[RunResult]]:
     """Diagnoses for every case and start, and the runs that failed outright."""
-    plan = [(case, label, params) for case in cases for label, params in starts(case, asymmetric)]
+    checked = run_checks([(target, case) for case in cases], dtype, asymmetric, timeout,
+                         memory_limit_mb)
+    diagnoses = [d for found, _ in checked for d in found]
+    # the engine's notes (the callback's grads keys) are the same for every run: said once
+    for later in diagnoses[1:]:
+        later.notes = [n for n in later.notes if n not in diagnoses[0].notes]
+    return diagnoses, [r for _, failed in checked for r in failed]
+
+
+def run_checks(checks: list[tuple[str, Case]], dtype: str, asymmetric: bool = True,
+               timeout: float | None = None, memory_limit_mb: float | None = None
+               ) -> list[tuple[list[Diagnosis], list[RunResult]]]:
+    """`run_check` for several (target, case) pairs in one batch of parallel runs: for each pair,
+    its diagnoses (one per start) and its runs that failed outright."""
+    plan = [(target, case, label, params) for target, case in checks
+            for label, params in starts(case, asymmetric)]
     jobs = [Job(engine, case, dtype, record_steps=True, params=params)
-            for case, _, params in plan for engine in ("reference", target)]
-    limits = {"timeout": timeout} if timeout else {}
+            for target, case, _, params in plan for engine in ("reference", target)]
+    limits: dict = {"timeout": timeout} if timeout else {}
     if memory_limit_mb is not None:
         limits["memory_limit_mb"] = memory_limit_mb
     results = run_all(jobs, **limits)
-    diagnoses, failed = [], []
-    for index, (case, label, params) in enumerate(plan):
+    found: dict[tuple[str, str], tuple[list[Diagnosis], list[RunResult]]] = {
+        (target, case.name): ([], []) for target, case in checks}
+    for index, (target, case, label, params) in enumerate(plan):
+        diagnoses, failed = found[(target, case.name)]
         reference, learner = results[2 * index], results[2 * index + 1]
         if learner.status != RunStatus.OK or reference.status != RunStatus.OK:
             failed += [r for r in (reference, learner) if r.status != RunStatus.OK]
             continue
         request = make_request(case, dtype, record_steps=True, params=params)
         diagnoses.append(diagnose(case, request, learner.trace, reference.trace, target, label))
-    return diagnoses, failed
+    return [found[(target, case.name)] for target, case in checks]

@@ -1,4 +1,5 @@
-"""The diagnosis in plain words: every sentence `check` prints is made here, from data alone.
+"""The diagnosis in plain words: every sentence `check` prints is made here (and, for one
+mistake, in `phrases`), from data alone.
 
 Tests and the README quote these sentences: change one and they say so.
 """
@@ -14,6 +15,7 @@ from harness.check.findings import (
     distinct_mistakes,
     group_steps,
 )
+from harness.check.phrases import fmt, hypothesis_words, where
 
 K = RelationKind
 AGREES = "agrees"
@@ -21,77 +23,35 @@ NOT_FINITE = "not a finite number"
 NO_STEPS = ("no per-step data (the function takes no callback, or did not call it once per step), "
             "so no single step was judged: accept callback=None and call callback(loss, params) "
             "after every update to find the step and parameter")
-
-# kinds said the same at every step, whatever the step's numbers
-_UPDATE_WORDS = {
-    K.AGREES: AGREES,
-    K.NOT_UPDATED: "not updated at all (its update is zero)",
-    K.SIGN: "sign flipped",
-    K.TWICE: "twice the textbook update (an extra factor 2)",
-    K.HALF: "half the textbook update (a missing factor 2, as in d(y - ŷ)²/dŷ = -2(y - ŷ))",
-    K.TRANSPOSED: "transposed (element [i, j] gets the update of [j, i])",
-}
+NO_HYPOTHESIS = "no mistake in the catalogue reproduces it"
 _LOSS_WORDS = {K.NOT_FINITE: NOT_FINITE, K.TWICE: "twice the textbook value",
                K.HALF: "half the textbook value", K.SIGN: "sign flipped"}
-PER_UNIT_CAUSE = "the derivative of this layer's activation, or the error reaching it, is wrong"
 
 
-def fmt(value: float) -> str:
-    return f"{value:.6g}"
-
-
-def _where(name: str, index: tuple[int, ...] | None) -> str:
-    """`W2[0, 1]`, or the bare name for the whole parameter (or a scalar)."""
-    return f"{name}{list(index)}" if index else name
-
-
-def update_words(name: str, relation: Relation) -> str:
+def update_words(name: str, relation: Relation, learning_rate: float | None = None) -> str:
     """How parameter `name`'s update relates to the textbook one, with the step's numbers
     (a relation from `Relation.same_mistake` is said without them)."""
     r = relation
-    if r.kind in _UPDATE_WORDS:
-        said = _UPDATE_WORDS[r.kind]
-    elif r.kind is K.NOT_FINITE:
+    if r.kind is K.AGREES:
+        return AGREES
+    if r.kind is K.NOT_FINITE:
         sample = "" if r.actual is None else f" ({r.actual})"
         return f"{NOT_FINITE}{sample}, while the textbook update " + (
             "is finite" if r.textbook_finite else "is not finite either")
-    elif r.kind is K.NO_RELATION:
-        if r.actual is None:
-            return "no simple relation"
-        return (f"no simple relation: at {_where(name, r.index)} the update is "
-                f"{fmt(r.actual)}, textbook {fmt(r.expected)}")
-    elif r.kind is K.PER_UNIT_FACTOR:
-        factors = f" ({', '.join(fmt(f) for f in r.factors)})" if r.factors else ""
-        return f"off by a different factor for each unit{factors}: {PER_UNIT_CAUSE}"
-    elif r.kind is K.LEARNING_RATE_TWICE:
-        said = (f"off by a factor of the learning rate ({fmt(r.factor)}): the learning rate is "
-                "applied twice")
-    elif r.kind is K.BATCH_SUM:
-        said = f"{r.batch} times the textbook update: summed over the batch instead of averaged"
-    elif r.kind is K.BATCH_MEAN_TWICE:
-        said = f"1/{r.batch} of the textbook update: divided by the batch size once too often"
-    elif r.kind is K.FACTOR:
-        said = "off by a constant factor" + ("" if r.factor is None else f" {fmt(r.factor)}")
-    elif r.kind is K.STARTS_FROM_OTHER:
-        where = _where(r.other, r.index)
-        moment = "after" if r.other_updated else "before"
-        said = (f"starts from {where} ({moment} its update) instead of its own old value: "
-                f"new {name} = {where} + the update")
-    elif r.kind is K.OTHER_PARAMETER_UPDATE:
-        where = _where(r.other, r.index)
-        said = (f"equals the textbook update of {where} instead of its own (moved by "
-                f"{where}'s gradient)")
-    elif r.kind is K.STALE_WEIGHT:
-        said = ""
-    else:
-        raise ValueError(f"no words for an update that is {r.kind}")
-    if r.through is None:
+    if r.kind is K.EXPLAINED:
+        said = hypothesis_words(name, r.hypothesis, learning_rate)
+        if r.also is not None:
+            said += f" (or, reproducing every step alike: {hypothesis_words(name, r.also)})"
         return said
-    stale = (f"backpropagated through {r.through} already updated in this step (its old value "
-             "must be used)")
-    # "starts from X ...: new p = X + the update" reads on with a comma
-    joiner = ", " if r.kind is K.STARTS_FROM_OTHER else " and "
-    return joiner.join(p for p in (said, stale) if p)
+    said = NO_HYPOTHESIS
+    if r.hypothesis is not None:
+        said += "; the closest: " + hypothesis_words(name, r.hypothesis, learning_rate)
+        if r.unexplained is not None:
+            said += f" (leaves {r.unexplained:.0%} of the departure unexplained)"
+    if r.actual is not None:
+        said += (f"; at {where(name, r.index)} the update is {fmt(r.actual)}, textbook "
+                 f"{fmt(r.expected)}")
+    return said
 
 
 def loss_words(relation: Relation) -> str:
@@ -108,10 +68,21 @@ def loss_words(relation: Relation) -> str:
     return said + (f" ({named})" if named else "")
 
 
-def _mistake_words(where: str, relation: Relation) -> str:
-    if where == LOSS:
-        return f"forward pass / loss: {loss_words(relation)}"
-    return f"{where}: {update_words(where, relation)}"
+def _by_mistake(mistakes: list[tuple[str, Relation]], learning_rate: float | None,
+                order: list[str]) -> list[str]:
+    """`W1, b1: words`: the parameters that make the very same mistake, said once (in the
+    parameters' `order`; the loss on its own)."""
+    grouped: dict[tuple[bool, Relation], list[str]] = {}
+    for name, relation in mistakes:
+        grouped.setdefault((name == LOSS, relation), []).append(name)
+    said = []
+    for (is_loss, relation), names in grouped.items():
+        if is_loss:
+            said.append(f"forward pass / loss: {loss_words(relation)}")
+            continue
+        names = sorted(names, key=lambda n: order.index(n) if n in order else len(order))
+        said.append(f"{', '.join(names)}: {update_words(names[0], relation, learning_rate)}")
+    return said
 
 
 def epoch_mean_line(relation: Relation) -> str:
@@ -132,19 +103,21 @@ def epoch_mean_departure(relation: Relation) -> str:
     return "epoch loss: " + (NOT_FINITE if relation.kind is K.NOT_FINITE else "averaged wrongly")
 
 
-def steps_lines(findings: list[StepFinding], steps_per_epoch: int) -> list[str]:
+def steps_lines(findings: list[StepFinding], steps_per_epoch: int,
+                learning_rate: float | None = None, rounding: str = "") -> list[str]:
     """The first step that departs, in full, and then every step, grouped by what departs."""
     if not findings:
         return []
     first = next((f for f in findings if not f.agrees), None)
     if first is None:
-        return ["every step's update agrees with textbook SGD"]
+        return [f"every step's update agrees with textbook SGD{rounding}"]
     epoch = (first.step - 1) // steps_per_epoch + 1
     lines = [f"step {first.step} (epoch {epoch}) is the first whose own update departs from "
              "textbook SGD, judged from the learner's parameters before it:",
              "  forward pass and loss: " + ("agree (so the forward pass and the loss are right)"
                                             if first.loss.agrees else loss_words(first.loss))]
-    lines += [f"  {name} update: {update_words(name, r)}" for name, r in first.updates.items()]
+    lines += [f"  {name} update: {update_words(name, r, learning_rate)}"
+              for name, r in first.updates.items()]
     agreeing = [name for name, r in first.updates.items() if r.agrees]
     if agreeing:
         lines.append(f"  agree, so no need to look there: {', '.join(agreeing)}")
@@ -152,13 +125,16 @@ def steps_lines(findings: list[StepFinding], steps_per_epoch: int) -> list[str]:
     for group in group_steps(findings):
         span = (f"step {group.first}" if group.first == group.last else
                 f"steps {group.first}-{group.last}")
-        sample = group.sample
-        if sample.agrees:
+        if group.departing == 0:
             lines.append(f"  {span}: agree")
             continue
-        parts = ["loss differs"] if not sample.loss.agrees else []
-        parts += [f"{name}: {update_words(name, r.same_mistake())}"
-                  for name, r in sample.updates.items() if not r.agrees]
+        size = group.last - group.first + 1
+        if group.departing < size:
+            span += f" ({group.departing} of them depart, the rest agree)"
+        mistakes = group.sample.mistakes()
+        parts = ["loss differs"] if mistakes and mistakes[0][0] == LOSS else []
+        parts += _by_mistake([m for m in mistakes if m[0] != LOSS], learning_rate,
+                             list(group.sample.updates))
         lines.append(f"  {span}: " + "; ".join(parts))
     return lines
 
@@ -167,23 +143,72 @@ def diagnosis_title(d: DiagnosisData) -> str:
     return f"{d.engine} on {d.case} ({d.dtype}), start: {d.start}"
 
 
+def _handover_lines(d: DiagnosisData) -> list[str]:
+    """What the callback and the return hand over, before any step is judged."""
+    lines = [f"note: {note}" for note in d.notes]
+    for layout in d.layouts:
+        inputs, units = layout.shape
+        read = ("so it reads transposed" if inputs == units else
+                f"and read as ({inputs}, {units}) it is scrambled")
+        lines.append(f"layout: {layout.name} is handed over as (units, inputs) = ({units}, "
+                     f"{inputs}), {read}; the contract is (inputs, units): hand back "
+                     f"{layout.name}.T (the steps below are judged with it undone)")
+    if d.precision:
+        lines.append(f"precision: {precision_words(d)}")
+    if d.returned:
+        lines.append(f"returned parameters: {returned_words(d)}")
+    return lines
+
+
+def precision_words(d: DiagnosisData) -> str:
+    return (f"every value your callback saw is a {d.precision} number while the case asks "
+            f"{d.dtype}: your arithmetic is {d.precision} (the steps below are judged at "
+            f"{d.precision} rounding); check with --dtype {d.precision}, or compute in {d.dtype}")
+
+
+def returned_words(d: DiagnosisData) -> str:
+    r = d.returned
+    names = ", ".join(r.names)
+    said = f"the {names} your function returned are not the last values your callback saw: "
+    if r.how == "start":
+        return said + ("they are the start, untouched, while your callback saw them trained "
+                       "(did you train copies and return the dict you were given?)")
+    if r.how == "behind":
+        return said + f"they are the values of {r.steps} step(s) before the last"
+    if r.how == "float32":
+        return said + "they are those values rounded to float32"
+    return said + f"they differ by up to {fmt(r.largest)}"
+
+
 def diagnosis_lines(d: DiagnosisData) -> list[str]:
     """The diagnosis's lines under its title, coarse to fine."""
     if d.steps is None and d.agrees:
         # say what was not checked: a function without the callback is checked by epochs only
-        return ["agrees with textbook SGD: every epoch loss and every final parameter",
-                NO_STEPS]
+        return [*(f"note: {note}" for note in d.notes),
+                "agrees with textbook SGD: every epoch loss and every final parameter", NO_STEPS]
     e = d.epoch_difference
+    by_rounding = d.steps is not None and not d.step_departures and d.epoch_mean is None
+    rounding = f"{d.precision} rounding" if d.precision else "rounding"
     lines = ["epoch losses: agree with textbook SGD" if e is None else
+             f"epoch losses: differ from the reference run's by {rounding} only (first beyond "
+             f"the tolerance at epoch {e.epoch}: textbook {fmt(e.expected)}, got "
+             f"{fmt(e.actual)}): every step agrees" if by_rounding else
              f"epoch losses: first differ at epoch {e.epoch}: textbook {fmt(e.expected)}, got "
              f"{fmt(e.actual)}"]
     if d.epoch_mean is not None:
         lines.append(epoch_mean_line(d.epoch_mean))
+    lines += _handover_lines(d)
     if d.steps is None:
         return [*lines, NO_STEPS]
     lines.append("every step's loss and parameters agree with textbook SGD"
-                 if d.divergence is None else f"trajectory: {d.divergence.describe()}")
-    lines += steps_lines(d.steps, d.steps_per_epoch)
+                 if d.divergence is None else
+                 f"trajectory: parts from the reference run's by {rounding} only, and every step "
+                 f"agrees ({d.divergence.describe()})" if by_rounding else
+                 f"trajectory: {d.divergence.describe()}")
+    lines += steps_lines(d.steps, d.steps_per_epoch, d.learning_rate,
+                         f" to {rounding}" if d.precision else "")
+    lines += [unjudged_line(names, first, count) for (first, count), names in
+              _grouped(d.unjudged).items()]
     judged = len(d.steps)
     if judged < d.total_steps:
         lines.append(f"steps {judged + 1}-{d.total_steps}: not judged: after step {judged} the "
@@ -192,10 +217,35 @@ def diagnosis_lines(d: DiagnosisData) -> list[str]:
     return lines
 
 
+def _grouped(by_name: dict[str, tuple[int, int]]) -> dict[tuple[int, int], list[str]]:
+    grouped: dict[tuple[int, int], list[str]] = {}
+    for name, value in by_name.items():
+        grouped.setdefault(value, []).append(name)
+    return grouped
+
+
+def unjudged_line(names: list[str], first: int, count: int) -> str:
+    steps = f"step {first}" if count == 1 else f"{count} steps from step {first}"
+    return (f"not judged: at {steps}, the textbook update of {', '.join(names)} from your "
+            "parameters is not a finite number (the textbook's own overflow or 0/0, such as "
+            "BCE's 1 / (p (1 - p)) on a saturated sigmoid) while yours is: nothing to judge "
+            "them against")
+
+
 def diagnosis_departures(d: DiagnosisData) -> list[str]:
     """Each distinct departure once, without any one step's numbers."""
     said = [epoch_mean_departure(d.epoch_mean)] if d.epoch_mean is not None else []
-    return said + [_mistake_words(where, r) for where, r in distinct_mistakes(d.steps or [])]
+    if d.steps is None and not d.agrees:
+        said.append("epoch losses or final parameters: differ from textbook SGD (without "
+                    "per-step data, not where)")
+    said += [f"{layout.name}: handed over in (units, inputs) layout" for layout in d.layouts]
+    if d.precision:
+        said.append(f"precision: your arithmetic is {d.precision} while the case asks {d.dtype} "
+                    f"(check with --dtype {d.precision}, or compute in {d.dtype})")
+    if d.returned:
+        said.append(f"returned parameters: {returned_words(d)}")
+    order = list(d.steps[0].updates) if d.steps else []
+    return said + _by_mistake(distinct_mistakes(d.steps or []), d.learning_rate, order)
 
 
 def diagnosis_text(d: DiagnosisData) -> str:

@@ -8,6 +8,13 @@ FAULT (deliberate): a copy-paste slip: b2 is moved by W2's gradient for hidden u
 
 import numpy as np
 
+# what `check` must find (tests/test_check_corpus.py)
+EXPECTED = {'case': 'regression',
+ 'fault': 'other_parameter_update',
+ 'step': 1,
+ 'params': ['b2'],
+ 'words': 'equals the textbook update of W2[0, 0] instead of its own'}
+
 
 def train(X, y, params, learning_rate, epochs, callback=None):
     W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]

@@ -8,6 +8,9 @@ No deliberate fault: textbook per-sample SGD, the model answer the faulty files 
 
 import numpy as np
 
+# what `check` must find (tests/test_check_corpus.py)
+EXPECTED = {'case': 'classification', 'fault': None, 'step': None, 'params': [], 'words': ''}
+
 
 def sigmoid(z):
     return 1 / (1 + np.exp(-z))

@@ -8,6 +8,13 @@ number of samples; the training itself is right.
 
 import numpy as np
 
+# what `check` must find (tests/test_check_corpus.py)
+EXPECTED = {'case': 'regression',
+ 'fault': 'epoch_mean',
+ 'step': None,
+ 'params': [],
+ 'words': 'epoch loss: averaged wrongly'}
+
 
 def train(X, y, params, learning_rate, epochs, callback=None):
     W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]

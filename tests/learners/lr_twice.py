@@ -8,6 +8,13 @@ multiplies by it again: every update is learning_rate times too small.
 
 import numpy as np
 
+# what `check` must find (tests/test_check_corpus.py)
+EXPECTED = {'case': 'regression',
+ 'fault': 'learning_rate',
+ 'step': 1,
+ 'params': ['W1', 'b1', 'W2', 'b2'],
+ 'words': 'the learning rate is applied twice'}
+
 
 def train(X, y, params, learning_rate, epochs, callback=None):
     W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]

@@ -8,6 +8,13 @@ update is half the textbook one.
 
 import numpy as np
 
+# what `check` must find (tests/test_check_corpus.py)
+EXPECTED = {'case': 'regression',
+ 'fault': 'half',
+ 'step': 1,
+ 'params': ['W1', 'b1', 'W2', 'b2'],
+ 'words': 'a missing factor 2'}
+
 
 def train(X, y, params, learning_rate, epochs, callback=None):
     W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]

@@ -8,6 +8,9 @@ final parameters can be checked.
 
 import numpy as np
 
+# what `check` must find (tests/test_check_corpus.py)
+EXPECTED = {'case': 'regression', 'fault': None, 'step': None, 'params': [], 'words': ''}
+
 
 def train(X, y, params, learning_rate, epochs):
     W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]

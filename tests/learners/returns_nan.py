@@ -9,6 +9,13 @@ loss and every parameter from step 1 on.
 
 import numpy as np
 
+# what `check` must find (tests/test_check_corpus.py)
+EXPECTED = {'case': 'regression',
+ 'fault': 'not_finite',
+ 'step': 1,
+ 'params': ['W1', 'b1', 'W2', 'b2'],
+ 'words': 'not a finite number (nan)'}
+
 
 def train(X, y, params, learning_rate, epochs, callback=None):
     W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]

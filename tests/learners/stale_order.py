@@ -8,6 +8,13 @@ the W1 and b1 gradients use the already-updated W2 instead of the W2 the forward
 
 import numpy as np
 
+# what `check` must find (tests/test_check_corpus.py)
+EXPECTED = {'case': 'regression',
+ 'fault': 'stale',
+ 'step': 1,
+ 'params': ['W1', 'b1'],
+ 'words': 'backpropagated through W2 already updated in this step'}
+
 
 def train(X, y, params, learning_rate, epochs, callback=None):
     W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]

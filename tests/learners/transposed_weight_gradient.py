@@ -9,6 +9,14 @@ still fit and nothing complains.
 
 import numpy as np
 
+# what `check` must find (tests/test_check_corpus.py)
+EXPECTED = {'case': 'regression',
+ 'fault': 'transposed',
+ 'step': 2,
+ 'params': ['W1'],
+ 'words': 'transposed (element [i, j] gets the update of [j, i])',
+ 'asymmetric_step': 1}
+
 
 def train(X, y, params, learning_rate, epochs, callback=None):
     W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]

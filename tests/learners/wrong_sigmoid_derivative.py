@@ -8,6 +8,13 @@ sigmoid'(z1) = a1 * (1 - a1), so the W1 and b1 updates are wrong; W2, b2 and the
 
 import numpy as np
 
+# what `check` must find (tests/test_check_corpus.py)
+EXPECTED = {'case': 'classification',
+ 'fault': 'derivative:sigmoid:activation_of_a',
+ 'step': 1,
+ 'params': ['W1', 'b1'],
+ 'words': 'sigmoid(a) (the activation applied again)'}
+
 
 def sigmoid(z):
     return 1 / (1 + np.exp(-z))

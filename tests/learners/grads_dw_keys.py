@@ -1,0 +1,49 @@
+"""My 2-2-1 network for the LPA regression, one sample at a time, with my gradients passed to the
+callback as grads={"dW1": ..., "db1": ..., ...}, the way my notebook names them.
+
+No deliberate fault: `check` must accept the dW1 form of the keys and agree.
+"""
+
+# a learner's code, kept as a learner writes it (lint is not the point here)
+
+import numpy as np
+
+
+def train(X, y, params, learning_rate, epochs, callback=None):
+    W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
+    epoch_losses = []
+    for epoch in range(epochs):
+        losses = []
+        for i in range(len(X)):
+            x = X[i]  # the two features of this student
+            target = y[i][0]
+
+            # forward pass (both layers linear)
+            h = x @ W1 + b1
+            y_hat = h @ W2[:, 0] + b2[0]
+            loss = (target - y_hat) ** 2
+
+            # backward pass: chain rule, starting from dL/dy_hat
+            dy_hat = -2 * (target - y_hat)
+            dW2 = np.zeros_like(W2)
+            for j in range(len(h)):
+                dW2[j][0] = dy_hat * h[j]
+            db2 = np.array([dy_hat])
+            dh = dy_hat * W2[:, 0]
+            dW1 = np.zeros_like(W1)
+            for k in range(len(x)):
+                for j in range(len(h)):
+                    dW1[k][j] = x[k] * dh[j]
+            db1 = dh
+
+            # gradient descent step
+            W1 -= learning_rate * dW1
+            b1 -= learning_rate * db1
+            W2 -= learning_rate * dW2
+            b2 -= learning_rate * db2
+
+            losses.append(loss)
+            if callback is not None:
+                callback(loss, params, grads={"dW1": dW1, "db1": db1, "dW2": dW2, "db2": db2})
+        epoch_losses.append(np.mean(losses))
+    return epoch_losses, params

@@ -1,0 +1,66 @@
+"""My 2-2-1 network for the LPA regression, one sample at a time.
+
+Style: explicit loops over units, one sample at a time.
+
+FAULT (deliberate): a velocity per parameter (momentum 0.5) is kept from the optimizer chapter: each
+step adds half the previous step.
+"""
+
+# a learner's code, kept as a learner writes it (lint is not the point here)
+
+import numpy as np
+
+# what `check` must find (tests/test_check_corpus.py)
+EXPECTED = {'case': 'regression',
+ 'fault': 'momentum',
+ 'step': 2,
+ 'params': ['W1', 'b1', 'W2', 'b2'],
+ 'words': 'momentum 0.5'}
+
+# what `check` must find (tests/test_check_corpus.py)
+EXPECTED = {'case': 'regression', 'fault': None, 'step': None, 'params': [], 'words': ''}
+
+
+def train(X, y, params, learning_rate, epochs, callback=None):
+    W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
+    vW1, vb1, vW2, vb2 = 0, 0, 0, 0
+    epoch_losses = []
+    for epoch in range(epochs):
+        losses = []
+        for i in range(len(X)):
+            x = X[i]  # the two features of this student
+            target = y[i][0]
+
+            # forward pass (both layers linear)
+            h = x @ W1 + b1
+            y_hat = h @ W2[:, 0] + b2[0]
+            loss = (target - y_hat) ** 2
+
+            # backward pass: chain rule, starting from dL/dy_hat
+            dy_hat = -2 * (target - y_hat)
+            dW2 = np.zeros_like(W2)
+            for j in range(len(h)):
+                dW2[j][0] = dy_hat * h[j]
+            db2 = np.array([dy_hat])
+            dh = dy_hat * W2[:, 0]
+            dW1 = np.zeros_like(W1)
+            for k in range(len(x)):
+                for j in range(len(h)):
+                    dW1[k][j] = x[k] * dh[j]
+            db1 = dh
+
+            # gradient descent step
+            vW1 = 0.5 * vW1 + dW1
+            vb1 = 0.5 * vb1 + db1
+            vW2 = 0.5 * vW2 + dW2
+            vb2 = 0.5 * vb2 + db2
+            W1 -= learning_rate * vW1
+            b1 -= learning_rate * vb1
+            W2 -= learning_rate * vW2
+            b2 -= learning_rate * vb2
+
+            losses.append(loss)
+            if callback is not None:
+                callback(loss, params)
+        epoch_losses.append(np.mean(losses))
+    return epoch_losses, params

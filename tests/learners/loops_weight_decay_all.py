@@ -1,0 +1,60 @@
+"""My 2-2-1 network for the LPA regression, one sample at a time.
+
+Style: explicit loops over units, one sample at a time.
+
+FAULT (deliberate): L2 weight decay 0.1 on every parameter, biases included.
+"""
+
+# a learner's code, kept as a learner writes it (lint is not the point here)
+
+import numpy as np
+
+# what `check` must find (tests/test_check_corpus.py)
+EXPECTED = {'case': 'regression',
+ 'fault': 'weight_decay',
+ 'step': 1,
+ 'params': ['W1', 'b1', 'W2', 'b2'],
+ 'words': 'L2 weight decay'}
+
+# what `check` must find (tests/test_check_corpus.py)
+EXPECTED = {'case': 'regression', 'fault': None, 'step': None, 'params': [], 'words': ''}
+
+
+def train(X, y, params, learning_rate, epochs, callback=None):
+    W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
+    epoch_losses = []
+    for epoch in range(epochs):
+        losses = []
+        for i in range(len(X)):
+            x = X[i]  # the two features of this student
+            target = y[i][0]
+
+            # forward pass (both layers linear)
+            h = x @ W1 + b1
+            y_hat = h @ W2[:, 0] + b2[0]
+            loss = (target - y_hat) ** 2
+
+            # backward pass: chain rule, starting from dL/dy_hat
+            dy_hat = -2 * (target - y_hat)
+            dW2 = np.zeros_like(W2)
+            for j in range(len(h)):
+                dW2[j][0] = dy_hat * h[j]
+            db2 = np.array([dy_hat])
+            dh = dy_hat * W2[:, 0]
+            dW1 = np.zeros_like(W1)
+            for k in range(len(x)):
+                for j in range(len(h)):
+                    dW1[k][j] = x[k] * dh[j]
+            db1 = dh
+
+            # gradient descent step
+            W1 -= learning_rate * (dW1 + 0.1 * W1)
+            b1 -= learning_rate * (db1 + 0.1 * b1)
+            W2 -= learning_rate * (dW2 + 0.1 * W2)
+            b2 -= learning_rate * (db2 + 0.1 * b2)
+
+            losses.append(loss)
+            if callback is not None:
+                callback(loss, params)
+        epoch_losses.append(np.mean(losses))
+    return epoch_losses, params

@@ -1,0 +1,53 @@
+"""My 2-2-1 network for the LPA regression, one sample at a time.
+
+FAULT (deliberate), one the catalogue of mistakes does not hold: the learning rate decays over
+the steps (a schedule), so each step's update is a different fraction of the textbook one.
+`check` must flag it and name the closest hypothesis, with how close it comes.
+"""
+
+# a learner's code, kept as a learner writes it (lint is not the point here)
+
+import numpy as np
+
+
+def train(X, y, params, learning_rate, epochs, callback=None):
+    W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
+    epoch_losses = []
+    step = 0
+    for epoch in range(epochs):
+        losses = []
+        for i in range(len(X)):
+            x = X[i]  # the two features of this student
+            target = y[i][0]
+
+            # forward pass (both layers linear)
+            h = x @ W1 + b1
+            y_hat = h @ W2[:, 0] + b2[0]
+            loss = (target - y_hat) ** 2
+
+            # backward pass: chain rule, starting from dL/dy_hat
+            dy_hat = -2 * (target - y_hat)
+            dW2 = np.zeros_like(W2)
+            for j in range(len(h)):
+                dW2[j][0] = dy_hat * h[j]
+            db2 = np.array([dy_hat])
+            dh = dy_hat * W2[:, 0]
+            dW1 = np.zeros_like(W1)
+            for k in range(len(x)):
+                for j in range(len(h)):
+                    dW1[k][j] = x[k] * dh[j]
+            db1 = dh
+
+            # gradient descent step
+            step += 1
+            rate = learning_rate / (1 + 0.5 * step)  # decays as training goes on
+            W1 -= rate * dW1
+            b1 -= rate * db1
+            W2 -= rate * dW2
+            b2 -= rate * db2
+
+            losses.append(loss)
+            if callback is not None:
+                callback(loss, params)
+        epoch_losses.append(np.mean(losses))
+    return epoch_losses, params
