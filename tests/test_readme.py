@@ -36,3 +36,12 @@ def test_the_seed_notebook_diagnosis_in_the_readme_is_what_check_prints():
     done = run_cli("check", "seed-notebook")
     assert done.returncode == 1
     assert shown in done.stdout
+
+
+def test_the_tanh_diagnosis_in_the_readme_is_what_check_prints():
+    shown = next(b for b in _blocks("")
+                 if b.startswith("tests/learners/generic_tanh_one_minus_a.py:train on tanh"))
+    done = run_cli("check", "tests/learners/generic_tanh_one_minus_a.py:train", "--case",
+                   "tests/learners/cases/tanh.toml")
+    assert done.returncode == 1
+    assert shown in done.stdout
