@@ -235,3 +235,15 @@ def test_a_second_compare_into_the_same_folder_is_refused(tmp_path: Path) -> Non
     finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=30)
+
+
+def test_a_case_name_with_math_text_still_gets_its_plot(tmp_path: Path) -> None:
+    # matplotlib parses "$...$" in labels as math text unless told not to (its parser raised on
+    # "$\frac$" after every engine had run, and the report was lost)
+    case = tmp_path / "a$\\frac$b.toml"
+    case.write_text((ROOT / "cases" / "regression.toml").read_text())
+    done = cli("compare", "--case", str(case), "--engine", "reference", "--dtype", "float64",
+               "--out", str(tmp_path / "out"), "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "a$\\frac$b.png").stat().st_size > 0
+    assert OURS not in done.stderr
