@@ -226,3 +226,10 @@ def train(request: RunRequest) -> Trace:
             "grads_source": "derived from the update" if record else None,
         },
     )
+
+
+def probe(request: RunRequest, step: int):
+    """One step of `fit` from `request.params`, stage by stage (adapters.probe_keras)."""
+    from adapters.probe_keras import probe as staged_probe
+
+    return staged_probe(request, step, build_model, _variables)

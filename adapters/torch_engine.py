@@ -151,3 +151,13 @@ def train(request: RunRequest) -> Trace:
             "train_seconds": elapsed,
         },
     )
+
+
+def probe(request: RunRequest, step: int):
+    """One step of this engine's training from `request.params`, stage by stage
+    (adapters.probe_torch; the harness.contract.probe contract)."""
+    import sys
+
+    from adapters.probe_torch import probe as staged_probe
+
+    return staged_probe(request, step, sys.modules[__name__])

@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--record-steps", action="store_true",
                       help="record every step's parameters, so a failure names the first step, "
                            "layer and parameter where two runs part")
+    comp.add_argument("--probe-step", type=whole_number(1), default=None, metavar="N",
+                      help="also run step N alone on every engine from the reference's "
+                           "parameters before it and compare every stage (layer by layer, the "
+                           "loss, the gradients, the update); failing comparisons are probed "
+                           "at their first failing step anyway")
     comp.add_argument("--expected-failures", type=Path, default=None, metavar="FILE",
                       help="comparisons expected to fail, one per line with a reason "
                            "(default: cases/expected-failures.txt)")
@@ -213,6 +218,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     cases = options.distinct_cases([load_case(c) for c in options.no_repeats(
         "--case", args.case or case_names())])
     dtypes = options.no_repeats("--dtype", args.dtype or list(DTYPES[::-1]))
+    if args.probe_step is not None and args.probe_step > max(c.steps for c in cases):
+        raise UsageError("--probe-step", f"{args.probe_step} is past the last step of every "
+                         f"case selected (the longest has {max(c.steps for c in cases)})")
     given = args.expected_failures is not None
     path = options.expectations_file(args.expected_failures or DEFAULT_EXPECTATIONS, given)
     expectations = load_expectations(path) if path is not None else []
@@ -223,7 +231,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             run = run_compare(cases, engines, dtypes, record_steps=args.record_steps,
                               expectations=expectations, workers=args.jobs,
                               timeout=args.timeout, memory_limit_mb=args.memory_limit,
-                              on_done=progress.advance)
+                              on_done=progress.advance, probe_step=args.probe_step)
         # Written into a staging folder beside the report, then moved in file by file.
         staging = Path(tempfile.mkdtemp(prefix=".bpp-report-", dir=out))
         try:

@@ -6,6 +6,7 @@ import numpy as np
 
 from harness.judge.matrix import CompareRun
 from harness.outcome import QUIET, Outcome
+from harness.report.explain import comparison_lines, probe_headline, share
 from harness.run.runner import RunResult
 
 
@@ -47,15 +48,24 @@ def format_summary(run: CompareRun) -> str:
         c = entry.comparison
         final = (f"{float(entry.trace.epoch_losses[-1]):.6g}" if entry.trace is not None
                  else "-")
+        used = f"  used {share(c.used)} of tolerance" if c.checks and entry.engine != "reference" \
+            else ""
         lines.append(f"{c.outcome:16} {c.case:16} {c.engine:17} {c.dtype:8} final loss {final:>10}"
-                     f"  max rel dev {c.max_deviation:.2e}")
+                     f"  max rel dev {c.max_deviation:.2e}{used}")
     problems = [e.comparison for e in run.entries if e.comparison.outcome not in QUIET]
     if problems:
         lines.append("")
+    steps_per_epoch = {e.case.name: e.case.steps_per_epoch for e in run.entries}
     for c in problems:
         # an expected failure is known and explained: one line; anything else in full
         lines.append(f"{c.path}: expected fail: {c.expected_failure}"
                      if c.outcome == Outcome.EXPECTED_FAIL else c.report())
+        if c.outcome != Outcome.EXPECTED_FAIL:
+            lines += ["  " + line.replace("\n", "\n  ")
+                      for line in comparison_lines(c, steps_per_epoch[c.case])]
+    for c in (e.comparison for e in run.entries):
+        if c.probe is not None and c.outcome in QUIET:  # compare --probe-step N
+            lines.append(f"{c.path}: {probe_headline(c.probe, steps_per_epoch[c.case])}")
     for case, sentences in run.findings.items():
         if sentences:
             lines.append(f"\n{case}:")

@@ -48,6 +48,12 @@ def _entry(matrix, case: str, engine: str, dtype: str):
 @pytest.mark.parametrize("case", case_names())
 def test_engine_trains_like_the_reference(matrix, case, engine, dtype):
     comparison = _entry(matrix, case, engine, dtype).comparison
+    if comparison.expected_failure is not None:
+        # a listed failure must fail, and be explained: by the convention its entry cites
+        # (checked by `compare`: a mismatch is a warning), or by the staged probe
+        assert comparison.outcome == Outcome.EXPECTED_FAIL, comparison.report()
+        assert comparison.explanation is not None or comparison.probe is not None
+        return
     expected = Outcome.DIVERGED_ALIKE if load_case(case).expect.diverges else Outcome.PASS
     assert comparison.verdict == expected, comparison.report()
 

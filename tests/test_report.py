@@ -109,7 +109,9 @@ def test_json_holds_the_golden_regression_loss(written: dict[str, Path]) -> None
 
 def test_csv_has_one_row_per_epoch(run: CompareRun, written: dict[str, Path]) -> None:
     frame = pd.read_csv(written["csv"])
-    assert list(frame.columns) == ["case", "engine", "dtype", "epoch", "loss", "outcome"]
+    assert list(frame.columns) == ["case", "engine", "dtype", "epoch", "loss", "outcome",
+                                   "tolerance_used", "ulps", "explained_by", "probe_step",
+                                   "probe_first_stage"]
     assert len(frame) == len(ENGINES) * len(DTYPES) * (5 + 50)
     assert not frame.duplicated(["case", "engine", "dtype", "epoch"]).any()
     last = frame[(frame.case == "regression") & (frame.engine == "reference")

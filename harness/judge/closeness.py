@@ -24,6 +24,10 @@ DEFAULT_TOLERANCES: dict[str, Tolerance] = {
 }
 
 
+# How a message says that the tolerance was widened by the measured noise floor.
+NOISE_WORDS = "from the measured noise floor"
+
+
 def tolerance_for(case: Case, dtype: str) -> Tolerance:
     return case.tolerance.get(dtype, DEFAULT_TOLERANCES[dtype])
 
@@ -42,10 +46,22 @@ class Check:
     expected: float  # at max_abs_index
     actual: float
     tolerance: Tolerance
+    # Against the noise floor (harness.judge.noise): the largest absolute slack the floor added
+    # (None: the fixed tolerance alone), the share of the allowed deviation used (1.0 = at the
+    # limit), and the greatest distance in units in the last place of the judged dtype, taken at
+    # the tensor's scale (the ulp of its largest value).
+    noise_atol: float | None = None
+    used: float = 0.0
+    ulps: float = 0.0
 
     @property
     def passed(self) -> bool:
         return self.mismatched == 0
+
+    @property
+    def allowed_atol(self) -> float:
+        """The absolute part of the tolerance at its widest (the floor's slack, or atol)."""
+        return max(self.tolerance.atol, self.noise_atol or 0.0)
 
     def message(self, prefix: str = "") -> str:
         """A torch.testing.assert_close-style message."""
@@ -54,7 +70,9 @@ class Check:
             f"{prefix}{self.path}: tensor-likes are not close!\n"
             f"  Mismatched elements: {self.mismatched} / {self.total} ({share:.1f}%)\n"
             f"  Greatest absolute difference: {self.max_abs:.6g} at index {self.max_abs_index} "
-            f"(up to {self.tolerance.atol:g} allowed)\n"
+            f"(up to {self.allowed_atol:g} allowed"
+            + (f", {NOISE_WORDS}" if self.noise_atol and self.noise_atol > self.tolerance.atol
+               else "") + ")\n"
             f"  Greatest relative difference: {self.max_rel:.6g} at index {self.max_rel_index} "
             f"(up to {self.tolerance.rtol:g} allowed)\n"
             f"  Expected {self.expected!r}, actual {self.actual!r} at index {self.max_abs_index}"
@@ -84,8 +102,14 @@ def close(actual: np.ndarray, expected: np.ndarray, atol: float | np.ndarray, rt
     return not bool(np.any(mismatches(actual, expected, atol, rtol)))
 
 
-def check(path: str, actual: np.ndarray, expected: np.ndarray, tolerance: Tolerance) -> Check:
-    """Compare two arrays elementwise in float64 under the one rule (`mismatches`)."""
+def check(path: str, actual: np.ndarray, expected: np.ndarray, tolerance: Tolerance,
+          slack: np.ndarray | float | None = None, dtype: str = "float64") -> Check:
+    """Compare two arrays elementwise in float64 under the one rule (`mismatches`).
+
+    `slack`: the absolute deviation the noise floor allows (broadcasts against the values);
+    each element's atol is then the larger of `tolerance.atol` and its slack. `dtype`: whose
+    units in the last place `ulps` counts.
+    """
     a = np.asarray(actual, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
     if a.shape != e.shape:
@@ -93,18 +117,35 @@ def check(path: str, actual: np.ndarray, expected: np.ndarray, tolerance: Tolera
                      float("nan"), tolerance)
     if a.size == 0:
         return Check(path, 0, 0, 0.0, (), 0.0, (), float("nan"), float("nan"), tolerance)
-    bad = mismatches(a, e, tolerance.atol, tolerance.rtol)
+    atol = (tolerance.atol if slack is None else
+            np.maximum(tolerance.atol, np.broadcast_to(np.asarray(slack, np.float64), e.shape)))
+    bad = mismatches(a, e, atol, tolerance.rtol)
     with np.errstate(all="ignore"):
         same_nonfinite = (a == e) | (np.isnan(a) & np.isnan(e))
         diff = np.where(same_nonfinite, 0.0, np.abs(a - e))
         diff = np.where(np.isnan(diff), np.inf, diff)
         rel = np.where(diff == 0, 0.0, diff / np.abs(e))
         rel = np.where(np.isnan(rel), np.inf, rel)
+        allowed = np.where(np.isfinite(e), atol + tolerance.rtol * np.abs(e), 0.0)
+        used = np.where(diff == 0, 0.0, diff / allowed)
+        # units in the last place at the tensor's own scale (its largest finite value): near-zero
+        # elements would otherwise count billions of ulps for a difference of one at the scale
+        finite = np.abs(e[np.isfinite(e)])
+        scale = np.asarray(finite.max() if finite.size else 0.0, dtype=dtype)
+        ulps = np.where(diff == 0, 0.0, diff / float(np.spacing(scale)))
     i_abs = np.unravel_index(int(np.argmax(diff)), a.shape)
     i_rel = np.unravel_index(int(np.argmax(rel)), a.shape)
+    noise = None if slack is None else float(np.max(atol))
     return Check(path, int(a.size), int(bad.sum()), float(diff[i_abs]),
                  tuple(int(i) for i in i_abs), float(rel[i_rel]), tuple(int(i) for i in i_rel),
-                 float(e[i_abs]), float(a[i_abs]), tolerance)
+                 float(e[i_abs]), float(a[i_abs]), tolerance, noise_atol=noise,
+                 used=_finite_max(used), ulps=_finite_max(ulps))
+
+
+def _finite_max(values: np.ndarray) -> float:
+    """The largest value, inf when any is nan or inf (a non-finite difference)."""
+    values = np.where(np.isnan(values), np.inf, values)
+    return float(np.max(values)) if values.size else 0.0
 
 
 def lower_precision(requested: str, observed: str | None) -> bool:

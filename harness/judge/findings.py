@@ -8,9 +8,11 @@ import numpy as np
 
 from adapters.registry import ORACLE
 from cases.model import Case
+from harness.judge.causes import NonFiniteCause, nonfinite_cause, saturated_layers
 from harness.judge.matrix import Entry
 from harness.judge.verdict import first_nonfinite_step
 from harness.outcome import Outcome
+from reference.conventions import CONVENTIONS
 
 PLATEAU_CHANGE = 1e-3  # relative change over the last epochs below which the loss is "flat"
 AGREE = 1e-3  # final losses within this relative distance are "the same" in prose
@@ -61,6 +63,8 @@ def headline_findings(case: Case, entries: list[Entry]) -> list[str]:
         flat, window, change = plateau(traces[ORACLE].epoch_losses)
         if flat:
             sentences.append(_plateau_sentence(case, dtype, traces[ORACLE], window, change))
+    sentences += _saturation_sentences(case, entries, dtypes)
+    sentences += _explanation_sentences(entries)
     if case.expect.final_loss is not None and "float64" in dtypes:
         low, high = case.expect.final_loss
         finals = _final_losses(entries, "float64")
@@ -108,7 +112,20 @@ def _divergence_sentence(case: Case, dtype: str, entries: list[Entry],
     lower = {e.engine: e.comparison.judged_as for e in here
              if e.comparison.judged_as not in ("", dtype)}
     others = {n: s for n, s in steps.items() if n != ORACLE and n not in alike}
-    largest = float(np.abs(case.x).max())
+    cause = nonfinite_cause(case, dtype, step)
+    if cause.cause == NonFiniteCause.LOG_OF_ZERO:
+        # a saturated output, not a divergence: only the textbook log(0) turned it non-finite
+        loss = {"bce": "BCE", "categorical_crossentropy": "cross-entropy"}[case.loss]
+        text = (f"{dtype}: the reference's loss is nan at step {step} (epoch {epoch}) because "
+                f"textbook {loss} takes log(0): the {case.layers[-1].activation} output "
+                f"saturated (z = {cause.z:.4g}, where p rounds to exactly {cause.p:g} in "
+                f"{dtype}); a saturated output, not a learning rate too large"
+                + (f"; {', '.join(alike)} too" if alike else ""))
+        if others:
+            text += "; " + "; ".join(f"{n}" + (f" at step {s}" if s else " stays finite")
+                                     for n, s in others.items())
+        return text + "."
+    largest = cause.largest_input
     why = (f"learning rate too large for unscaled inputs (largest |x| = {largest:g})"
            if largest > 10 else "the learning rate is too large for this loss surface")
     text = (f"{dtype}: diverged alike at step {step} (epoch {epoch}) on the reference"
@@ -118,3 +135,42 @@ def _divergence_sentence(case: Case, dtype: str, entries: list[Entry],
             f"{n}" + (f" (computed in {lower[n]})" if n in lower else "")
             + (f" at step {s}" if s else " stays finite") for n, s in others.items())
     return text + "."
+
+
+def _saturation_sentences(case: Case, entries: list[Entry], dtypes: list[str]) -> list[str]:
+    """Saturated sigmoid/tanh layers of the reference (in the most precise dtype run)."""
+    for dtype in sorted(dtypes, key=lambda d: d != "float64"):
+        oracle = [e.trace for e in entries if e.engine == ORACLE and e.dtype == dtype
+                  and e.trace is not None]
+        if oracle:
+            break
+    else:
+        return []
+    return [f"{dtype}: layer {s.layer} ({s.activation}) is saturated at the {s.when}: |z| is "
+            f"at least {s.smallest_z:.3g} on every row and unit, so its derivative is at most "
+            f"{s.largest_slope:.2g} and its weights barely learn."
+            for s in saturated_layers(case, dtype, oracle[0].final_params)]
+
+
+def _explanation_sentences(entries: list[Entry]) -> list[str]:
+    """Each failure the convention auditor explains, and each it cannot, with the probe's word."""
+    sentences = []
+    for entry in entries:
+        comparison = entry.comparison
+        explanation = comparison.explanation
+        if explanation is not None:
+            named = " and ".join(f"{c} ({CONVENTIONS[c].formula})"
+                                 for c in explanation.conventions)
+            sentences.append(f"{comparison.engine} {comparison.dtype} matches the "
+                             f"{explanation.dtype} reference computed with {named}: a "
+                             "convention, not a bug.")
+        elif comparison.verdict == Outcome.FAIL and comparison.probe is not None:
+            probe = comparison.probe
+            first = probe.first_parting
+            where = (f"the staged probe of step {probe.step} parts first at {first.stage.name}"
+                     if first is not None else
+                     f"every stage of step {probe.step} agrees" if probe.status == "ok" else
+                     f"no staged probe ({probe.message})")
+            sentences.append(f"{comparison.engine} {comparison.dtype} fails, explained by no "
+                             f"known convention: {where}.")
+    return sentences

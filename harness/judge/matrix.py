@@ -10,6 +10,7 @@ from cases.model import DTYPES, Case
 from harness.contract import Trace
 from harness.judge.closeness import lower_precision
 from harness.judge.expectations import Expected
+from harness.judge.noise import NoiseFloors, applies
 from harness.judge.verdict import Comparison, compare_traces
 from harness.outcome import Outcome, RunStatus
 from harness.run.matrix import MatrixRun
@@ -51,15 +52,19 @@ class CompareRun:
         return all(c.ok for c in self.comparisons)
 
 
-def judge_matrix(matrix: MatrixRun, expectations: list[Expected] | None = None) -> CompareRun:
-    """Every run of `matrix` compared with the reference; expectation warnings attached."""
+def judge_matrix(matrix: MatrixRun, expectations: list[Expected] | None = None,
+                 floors: NoiseFloors | None = None) -> CompareRun:
+    """Every run of `matrix` compared with the reference, at tolerances widened by each case's
+    measured noise floor (`floors`: shared measurements; made here when not given);
+    expectation warnings attached."""
     expectations = expectations or []
+    floors = floors if floors is not None else NoiseFloors()
     entries = []
     for job in matrix.jobs:
         result = matrix.result(job.case, job.engine, job.dtype)
         oracles = {d: matrix.result(job.case, ORACLE, d) for d in DTYPES}
         entries.append(Entry(job.case, job.engine, job.dtype,
-                             judge(result, oracles, expectations), result.trace))
+                             judge(result, oracles, expectations, floors), result.trace))
     run = CompareRun(cases=matrix.cases, engines=matrix.engines, dtypes=matrix.dtypes,
                      entries=entries)
     run.warnings += stale_expectations(expectations, [c.name for c in matrix.cases])
@@ -69,8 +74,8 @@ def judge_matrix(matrix: MatrixRun, expectations: list[Expected] | None = None) 
     return run
 
 
-def judge(result: RunResult, oracles: dict[str, RunResult], expectations: list[Expected]
-          ) -> Comparison:
+def judge(result: RunResult, oracles: dict[str, RunResult], expectations: list[Expected],
+          floors: NoiseFloors | None = None) -> Comparison:
     """The comparison for one run, against the reference at the precision the run used."""
     job = result.job
     observed = result.trace.meta.get("observed_dtype") if result.trace is not None else None
@@ -83,8 +88,11 @@ def judge(result: RunResult, oracles: dict[str, RunResult], expectations: list[E
         comparison = Comparison(job.case.name, job.engine, job.dtype, Outcome.ERROR,
                                 message=f"the reference failed: {oracle.message}")
     else:
+        noise = (floors.get(job.case, oracle_dtype, base=oracle.trace,
+                            record_steps=oracle.trace.step_params is not None)
+                 if floors is not None and applies(job.case, oracle_dtype) else None)
         comparison = compare_traces(job.case, job.engine, job.dtype, result.trace,
-                                    oracle.trace, oracle_dtype)
+                                    oracle.trace, oracle_dtype, noise)
     reasons = [e.reason for e in expectations
                if e.matches(job.case.name, job.engine, job.dtype)]
     comparison.expected_failure = reasons[0] if reasons else None

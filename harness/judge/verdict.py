@@ -9,6 +9,7 @@ layer and parameter that part), then per-epoch losses and the final parameters.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from harness.judge.closeness import (
     tolerance_for,
 )
 from harness.outcome import ACCEPTABLE, Outcome
+
+if TYPE_CHECKING:
+    from harness.judge.noise import NoiseFloor
 
 
 def first_nonfinite_step(step_losses: np.ndarray) -> int | None:
@@ -65,6 +69,11 @@ class Comparison:
     nonfinite_step: int | None = None  # engine's first non-finite step
     message: str = ""  # for error / unavailable / not applicable
     expected_failure: str | None = None  # the reason from the expectations file, if listed
+    noise: NoiseFloor | None = None  # the measured floor the tolerance was widened by, if any
+    # Filled in for failures by harness.judge.explain: the convention auditor's finding
+    # (harness.judge.auditor.Explanation) and the staged probe (harness.judge.probe.ProbeResult)
+    explanation: Any = None
+    probe: Any = None
 
     @property
     def path(self) -> str:
@@ -86,9 +95,26 @@ class Comparison:
         return max(finite, default=0.0)
 
     @property
+    def used(self) -> float:
+        """The largest share of its allowed deviation any check used (1.0: at the limit)."""
+        return max((c.used for c in self.checks), default=0.0)
+
+    @property
+    def binding(self) -> Check | None:
+        """The check that used the largest share of its allowed deviation."""
+        return max(self.checks, key=lambda c: c.used, default=None)
+
+    @property
+    def ulps(self) -> float:
+        """The distance in units in the last place (at its tensor's scale) of the binding check."""
+        return self.binding.ulps if self.binding is not None else 0.0
+
+    @property
     def outcome(self) -> Outcome:
-        """The verdict in the light of the expectations file."""
+        """The verdict in the light of the expectations file and the convention auditor."""
         if self.expected_failure is None:
+            if self.verdict == Outcome.FAIL and self.explanation is not None:
+                return Outcome.EXPLAINED
             return self.verdict
         if self.verdict == Outcome.FAIL:
             return Outcome.EXPECTED_FAIL
@@ -117,21 +143,29 @@ class Comparison:
         return "\n".join(lines)
 
 
-def find_first_divergence(actual, expected, tolerance: Tolerance, steps_per_epoch: int
-                          ) -> FirstDivergence | None:
+def _slack(noise: NoiseFloor | None, path: str) -> np.ndarray | None:
+    return None if noise is None else noise.slack(path)
+
+
+def find_first_divergence(actual, expected, tolerance: Tolerance, steps_per_epoch: int,
+                          noise: NoiseFloor | None = None) -> FirstDivergence | None:
     """The earliest step where the loss or any parameter parts (the loss first within a step:
     it is computed before that step's update)."""
-    candidates = [("loss", actual.step_losses, expected.step_losses)]
+    candidates = [("loss", actual.step_losses, expected.step_losses, "step_losses")]
     if actual.step_params is not None and expected.step_params is not None:
-        candidates += [(name, actual.step_params[name], expected.step_params[name])
+        candidates += [(name, actual.step_params[name], expected.step_params[name],
+                        f"step {name}")
                        for name in expected.step_params if name in actual.step_params]
     found = []
-    for name, a_steps, e_steps in candidates:
+    for name, a_steps, e_steps, path in candidates:
         a = np.asarray(a_steps, dtype=np.float64).reshape(len(a_steps), -1)
         e = np.asarray(e_steps, dtype=np.float64).reshape(len(e_steps), -1)
         if a.shape != e.shape:
             continue
-        bad = mismatches(a, e, tolerance.atol, tolerance.rtol)
+        slack = _slack(noise, path)
+        atol = tolerance.atol if slack is None else np.maximum(
+            tolerance.atol, np.asarray(slack).reshape(len(slack), -1))
+        bad = mismatches(a, e, atol, tolerance.rtol)
         rows = np.flatnonzero(bad.any(axis=1))
         if rows.size:
             step = int(rows[0])
@@ -146,24 +180,37 @@ def find_first_divergence(actual, expected, tolerance: Tolerance, steps_per_epoc
 
 
 def compare_traces(case: Case, engine: str, dtype: str, actual, expected,
-                   expected_dtype: str | None = None) -> Comparison:
+                   expected_dtype: str | None = None, noise: NoiseFloor | None = None,
+                   judge_as: str | None = None) -> Comparison:
     """Judge `actual` (an engine's Trace) against `expected` (the reference's Trace).
 
     The reference ran in `expected_dtype` (default: `dtype`); for an engine that computed in a
     lower precision than asked, pass the reference at that precision: overflow and rounding then
-    happen where they happen in the engine.
+    happen where they happen in the engine. `noise`: the measured noise floor of `expected`'s
+    trajectory (harness.judge.noise), which widens the tolerance where it is above the fixed
+    one; a case's own tolerance for the dtype wins and ignores it. `judge_as`: judge at this
+    dtype's tolerances whatever the engine observed (the auditor, against a reference that
+    models the engine's lower-precision ops itself).
     """
     observed = actual.meta.get("observed_dtype", dtype)
     expected_dtype = expected_dtype or dtype
     notes = []
-    judged_as = dtype
-    if lower_precision(dtype, observed):
+    judged_as = judge_as or dtype
+    if judge_as is None and lower_precision(dtype, observed):
         judged_as = observed
         notes.append(f"asked for {dtype}, but {engine} computed in {observed}: judged at "
                      f"{observed} tolerances against the {expected_dtype} reference")
     tolerance = tolerance_for(case, judged_as)
+    if judged_as in case.tolerance:
+        noise = None  # the case's own tolerance wins
     result = Comparison(case=case.name, engine=engine, dtype=dtype, verdict=Outcome.PASS,
-                        tolerance=tolerance, judged_as=judged_as, notes=notes)
+                        tolerance=tolerance, judged_as=judged_as, notes=notes, noise=noise)
+
+    def judged(path: str, got, want, floor_path: str, part: slice | None = None) -> Check:
+        slack = _slack(noise, floor_path)
+        if slack is not None and part is not None:
+            slack = slack[part]
+        return check(path, got, want, tolerance, slack, judged_as)
 
     ours, theirs = first_nonfinite_step(actual.step_losses), first_nonfinite_step(
         expected.step_losses)
@@ -177,25 +224,25 @@ def compare_traces(case: Case, engine: str, dtype: str, actual, expected,
                 f"{engine} becomes non-finite at step {ours}, the reference never does")
             return result
         finite = slice(0, ours - 1)
-        result.checks.append(check("step_losses before divergence",
-                                   actual.step_losses[finite], expected.step_losses[finite],
-                                   tolerance))
+        result.checks.append(judged("step_losses before divergence",
+                                    actual.step_losses[finite], expected.step_losses[finite],
+                                    "step_losses", finite))
         result.verdict = Outcome.DIVERGED_ALIKE if result.checks[-1].passed else Outcome.FAIL
         return result
 
     if actual.step_params is not None and expected.step_params is not None:
         result.first_divergence = find_first_divergence(actual, expected, tolerance,
-                                                         case.steps_per_epoch)
-    result.checks.append(check("epoch_losses", actual.epoch_losses, expected.epoch_losses,
-                               tolerance))
+                                                         case.steps_per_epoch, noise)
+    result.checks.append(judged("epoch_losses", actual.epoch_losses, expected.epoch_losses,
+                                "epoch_losses"))
     for name, value in expected.final_params.items():
         got = actual.final_params.get(name)
         if got is None:
-            result.checks.append(check(f"final {name}", np.full(value.shape, np.nan), value,
-                                       tolerance))
+            result.checks.append(judged(f"final {name}", np.full(value.shape, np.nan), value,
+                                        f"final {name}"))
             result.notes.append(f"{engine} returned no parameter {name}")
         else:
-            result.checks.append(check(f"final {name}", got, value, tolerance))
+            result.checks.append(judged(f"final {name}", got, value, f"final {name}"))
     if result.failures or result.first_divergence is not None:
         result.verdict = Outcome.FAIL
     return result

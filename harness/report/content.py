@@ -8,7 +8,6 @@ table, case sections, loss and weight frames, entry order and labels, and table 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,10 @@ from cases.model import Case
 from harness.judge.matrix import CompareRun, Entry
 from harness.judge.verdict import Comparison
 from harness.outcome import Outcome
+from harness.report.blocks import Block, Bullets, Code, Heading, Image, Table, Text
+from harness.report.explained import conventions_blocks, explained_blocks, summary_columns
+
+__all__ = ["Block", "Bullets", "Code", "Heading", "Image", "Table", "Text", "document"]
 
 HEAD_EPOCHS = TAIL_EPOCHS = 5
 ALL_EPOCHS_UP_TO = 20  # shorter runs show every epoch
@@ -26,42 +29,6 @@ MAX_WEIGHT_ROWS = 200  # a big net's weights belong in parity.json, not in a tab
 OBSERVED_MARK = "⚠"
 
 
-@dataclass
-class Heading:
-    level: int
-    text: str
-    anchor: str = ""
-
-
-@dataclass
-class Text:
-    text: str
-
-
-@dataclass
-class Bullets:
-    items: list[str]
-
-
-@dataclass
-class Table:
-    frame: pd.DataFrame  # shown without its index; float cells keep their dtype's precision
-    numeric: set[str] = field(default_factory=set)  # string columns to right-align too
-    outcome_column: str | None = None  # cells colored by outcome in HTML
-
-
-@dataclass
-class Code:
-    text: str
-
-
-@dataclass
-class Image:
-    file: str  # name inside the report folder
-    alt: str
-
-
-Block = Heading | Text | Bullets | Table | Code | Image
 
 
 def document(run: CompareRun, generated: str) -> list[Block]:
@@ -74,6 +41,8 @@ def document(run: CompareRun, generated: str) -> list[Block]:
                            "asked for; its comparison says at which precision it was judged."))
     blocks.append(Heading(2, "Warnings"))
     blocks.append(Bullets(list(run.warnings)) if run.warnings else Text("None."))
+    blocks.append(Heading(2, "Conventions"))
+    blocks += conventions_blocks(run)
     for case in run.cases:
         blocks += _case_section(run, case)
     return blocks
@@ -141,11 +110,13 @@ def summary_table(run: CompareRun) -> Table:
             "final loss": cell_text(trace.epoch_losses[-1]) if trace is not None
             and len(trace.epoch_losses) else "—",
             "max rel. deviation": deviation,
+            **summary_columns(comparison, entry.engine == ORACLE),
             "observed dtype": f"{observed} {OBSERVED_MARK}" if _observed_differs(entry)
             else observed or "—",
             "steps/s": f"{speed:,.0f}" if isinstance(speed, int | float) else "—",
         })
-    return Table(pd.DataFrame(rows), numeric={"final loss", "max rel. deviation", "steps/s"},
+    return Table(pd.DataFrame(rows), numeric={"final loss", "max rel. deviation", "steps/s",
+                                              "tolerance used", "ULPs"},
                  outcome_column="outcome")
 
 
@@ -189,15 +160,15 @@ def _case_section(run: CompareRun, case: Case) -> list[Block]:
 
     blocks.append(Heading(3, "Failures and notes"))
     flagged = [e.comparison for e in entries if e.comparison.outcome != Outcome.PASS
-               or e.comparison.notes]
+               or e.comparison.notes or e.comparison.probe is not None]
     if not flagged:
         blocks.append(Text("Every comparison passed, with nothing to note."))
     for comparison in flagged:
-        blocks += _comparison_blocks(comparison)
+        blocks += _comparison_blocks(comparison, case.steps_per_epoch)
     return blocks
 
 
-def _comparison_blocks(comparison: Comparison) -> list[Block]:
+def _comparison_blocks(comparison: Comparison, steps_per_epoch: int) -> list[Block]:
     blocks: list[Block] = [Heading(4, f"{comparison.engine} {comparison.dtype}: "
                                       f"{comparison.outcome}")]
     reason = comparison.expected_failure
@@ -207,6 +178,7 @@ def _comparison_blocks(comparison: Comparison) -> list[Block]:
     elif reason:
         blocks.append(Text(f"Expected to fail: {reason}"))
     blocks.append(Code(comparison.report()))
+    blocks += explained_blocks(comparison, steps_per_epoch)
     return blocks
 
 

@@ -14,7 +14,11 @@ import pandas as pd
 from cases.model import Case
 from harness.judge.closeness import Check
 from harness.judge.matrix import CompareRun, Entry
+from harness.judge.probe import ProbeResult
+from harness.judge.verdict import Comparison
 from harness.report.content import ordered_entries
+from harness.report.explain import explanation_line
+from reference.conventions import CONVENTIONS
 
 SCHEMA = 1
 NONFINITE_NOTE = ("JSON has no NaN or Infinity: non-finite losses, parameters and differences "
@@ -26,13 +30,31 @@ NONFINITE_NOTE = ("JSON has no NaN or Infinity: non-finite losses, parameters an
 # CSV
 
 
+CSV_COLUMNS = ["case", "engine", "dtype", "epoch", "loss", "outcome", "tolerance_used", "ulps",
+               "explained_by", "probe_step", "probe_first_stage"]
+
+
+def _explained_cells(entry: Entry) -> dict:
+    """Per comparison (repeated on each of its epochs): the share of the tolerance used, the
+    ULPs, the conventions that explain a failure, and where the staged probe parts."""
+    comparison = entry.comparison
+    probe = comparison.probe
+    first = probe.first_parting if probe is not None else None
+    return {"tolerance_used": comparison.used if comparison.checks else None,
+            "ulps": comparison.ulps if comparison.checks else None,
+            "explained_by": " + ".join(comparison.explanation.conventions)
+            if comparison.explanation is not None else "",
+            "probe_step": probe.step if probe is not None else None,
+            "probe_first_stage": first.stage.name if first is not None else ""}
+
+
 def loss_rows(run: CompareRun) -> pd.DataFrame:
     """The CSV: one row per (case, engine, dtype, epoch)."""
     rows = [{"case": e.case.name, "engine": e.engine, "dtype": e.dtype, "epoch": epoch,
-             "loss": float(loss), "outcome": e.comparison.outcome}
+             "loss": float(loss), "outcome": e.comparison.outcome, **_explained_cells(e)}
             for e in ordered_entries(run, run.entries) if e.trace is not None
             for epoch, loss in enumerate(e.trace.epoch_losses, start=1)]
-    return pd.DataFrame(rows, columns=["case", "engine", "dtype", "epoch", "loss", "outcome"])
+    return pd.DataFrame(rows, columns=CSV_COLUMNS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -63,7 +85,39 @@ def _check_json(check: Check) -> dict:
             "max_abs": check.max_abs, "max_abs_index": list(check.max_abs_index),
             "max_rel": check.max_rel, "max_rel_index": list(check.max_rel_index),
             "expected": check.expected, "actual": check.actual,
-            "rtol": check.tolerance.rtol, "atol": check.tolerance.atol, "passed": check.passed}
+            "rtol": check.tolerance.rtol, "atol": check.tolerance.atol, "passed": check.passed,
+            "noise_atol": check.noise_atol, "used": check.used, "ulps": check.ulps}
+
+
+def _probe_json(probe: ProbeResult | None) -> dict | None:
+    if probe is None:
+        return None
+    first = probe.first_parting
+    return {"step": probe.step, "status": probe.status, "message": probe.message,
+            "judged_as": probe.judged_as or None,
+            "against_conventions": list(probe.conventions), "earlier_steps": probe.earlier,
+            "first_parting_stage": first.stage.name if first is not None else None,
+            "stages": [{"stage": c.stage.name, "kind": c.stage.kind, "layer": c.stage.layer,
+                        "param": c.stage.param, "missing": c.missing,
+                        "check": _check_json(c.check) if c.check is not None else None}
+                       for c in probe.checks],
+            "engine_meta": {k: v for k, v in probe.meta.items()}}
+
+
+def _explanation_json(comparison: Comparison) -> dict | None:
+    explanation = comparison.explanation
+    if explanation is None:
+        return None
+    return {"conventions": [{"name": c, "formula": CONVENTIONS[c].formula,
+                             "source": CONVENTIONS[c].source,
+                             "engines": list(CONVENTIONS[c].engines)}
+                            for c in explanation.conventions],
+            "reference_dtype": explanation.dtype, "tried": explanation.tried,
+            "known_for_engine": explanation.known_for_engine,
+            "text": explanation_line(comparison),
+            "deviations": [_check_json(c) for c in explanation.comparison.checks],
+            "tolerance_used": explanation.comparison.used,
+            "probe": _probe_json(explanation.probe)}
 
 
 def _result_json(entry: Entry) -> dict:
@@ -82,6 +136,16 @@ def _result_json(entry: Entry) -> dict:
         "final_params": params,
         "deviations": [_check_json(c) for c in comparison.checks],
         "max_deviation": comparison.max_deviation if comparison.checks else None,
+        "tolerance_used": comparison.used if comparison.checks else None,
+        "ulps": comparison.ulps if comparison.checks else None,
+        "noise_floor": ({"multiple": comparison.noise.multiple,
+                         "largest": comparison.noise.largest(),
+                         "largest_by_path": {path: float(np.max(spread)) if np.size(spread)
+                                             else 0.0
+                                             for path, spread in comparison.noise.spread.items()}}
+                        if comparison.noise is not None else None),
+        "explanation": _explanation_json(comparison),
+        "probe": _probe_json(comparison.probe),
         "first_divergence": (asdict(comparison.first_divergence)
                              if comparison.first_divergence is not None else None),
         "nonfinite_step": comparison.nonfinite_step,

@@ -25,7 +25,7 @@ OUTCOME_CLASS = {
     Outcome.PASS: "good", Outcome.DIVERGED_ALIKE: "good", Outcome.EXPECTED_FAIL: "good",
     Outcome.FAIL: "bad", Outcome.ERROR: "bad",
     Outcome.UNAVAILABLE: "none", Outcome.NOT_APPLICABLE: "none",
-    Outcome.UNEXPECTED_PASS: "warn",
+    Outcome.UNEXPECTED_PASS: "warn", Outcome.EXPLAINED: "warn",
 }
 
 CSS = """

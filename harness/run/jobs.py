@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +23,8 @@ class Job:
     record_steps: bool = False
     params: dict[str, np.ndarray] | None = None  # None: the case's own initial parameters
     spec: EngineSpec = field(default=None, repr=False)  # type: ignore[assignment]
+    # Set: run only this 1-based step from `params`, stage by stage (the engine's `probe`)
+    probe_step: int | None = None
 
     def __post_init__(self) -> None:
         if self.spec is None:
@@ -38,6 +41,7 @@ class RunResult:
     status: RunStatus
     trace: Trace | None = None
     message: str = ""
+    probe: Any = None  # a harness.contract.probe.StageTrace, for a job with a probe_step
 
     @property
     def engine(self) -> str:

@@ -98,14 +98,16 @@ class WorkerPool:
         """Train `job` on a worker of its engine; any failure is this run's result alone."""
         request = make_request(job.case, job.dtype, job.record_steps, job.params)
         worker = self._checkout(job.spec)
-        reply = worker.run((job.spec, request), timeout)
+        message = (job.spec, request) if job.probe_step is None else (job.spec, request,
+                                                                       job.probe_step)
+        reply = worker.run(message, timeout)
         if reply.reply is None:  # the worker is gone (or was killed): never reuse it
             self._discard(worker)
             return RunResult(job, RunStatus.ERROR, message=reply.failure)
         self._checkin(worker)
         status = RunStatus(reply.reply["status"])
         return RunResult(job, status, trace=reply.reply.get("trace"),
-                         message=reply.reply.get("message", ""))
+                         message=reply.reply.get("message", ""), probe=reply.reply.get("probe"))
 
     def run_all(self, jobs: list[Job], workers: int, timeout: float,
                 on_done: Callable[[RunResult], None] | None = None,

@@ -5,6 +5,8 @@ Started by harness.run.process with the engine's environment already set (`KERAS
 then receives (spec, request) pairs over the connection on fd N, trains exactly that request (the
 case and its arrays arrive whole; no case file is read here), and sends back one reply per run:
 `{"status": "ok", "trace": Trace}` or `{"status": "error" | "unavailable", "message": str}`.
+A (spec, request, step) triple runs the engine's `probe(request, step)` instead (one step,
+stage by stage): `{"status": "ok", "probe": StageTrace}`.
 `None` (or the parent going away) ends it. `--once` (a learner's code) serves one run and exits,
 so nothing a learner did can reach the next run.
 """
@@ -34,7 +36,7 @@ class _Worker:
         self.import_seconds = 0.0
         self.runs = 0
 
-    def handle(self, spec: Any, request: Any) -> dict[str, Any]:
+    def handle(self, spec: Any, request: Any, probe_step: int | None = None) -> dict[str, Any]:
         started = time.perf_counter()
         if self.engine is None:
             try:
@@ -49,6 +51,8 @@ class _Worker:
 
         from harness.contract import EngineError
 
+        if probe_step is not None:
+            return self.probe(spec, request, probe_step)
         try:
             trace = self.engine.train(request)
         except EngineError as exc:
@@ -78,6 +82,24 @@ class _Worker:
         }
         return {"status": "ok", "trace": trace}
 
+    def probe(self, spec: Any, request: Any, step: int) -> dict[str, Any]:
+        """One step, stage by stage, with the engine's optional `probe(request, step)`."""
+        from harness.contract import EngineError
+
+        probe = getattr(self.engine, "probe", None)
+        if probe is None:
+            return {"status": "not applicable",
+                    "message": f"{spec.name} has no staged probe (probe(request, step))"}
+        try:
+            return {"status": "ok", "probe": probe(request, step)}
+        except EngineError as exc:
+            return {"status": "error", "message": str(exc)}
+        except Exception as exc:  # a probe that fails must not take the warm worker with it
+            import traceback
+
+            return {"status": "error", "message": f"{spec.name}'s probe of step {step} raised "
+                    f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}"}
+
 
 def serve(conn: Connection, once: bool) -> int:
     worker = _Worker()
@@ -88,8 +110,8 @@ def serve(conn: Connection, once: bool) -> int:
             return 0  # the parent went away: nothing left to do
         if message is None:
             return 0
-        spec, request = message
-        reply = worker.handle(spec, request)
+        spec, request, *probe_step = message  # (spec, request[, step to probe])
+        reply = worker.handle(spec, request, *probe_step)
         sys.stdout.flush()
         sys.stderr.flush()
         conn.send(reply)

@@ -1,0 +1,84 @@
+"""The convention auditor: when an engine fails against the textbook reference, re-run the
+reference (NumPy: cheap) under each named framework convention and each small combination
+(reference.conventions), and report the one under which the engine passes.
+
+A set explains a failure when the engine's whole trace passes against the reference computed
+under it, judged exactly as the textbook comparison is (same dtype, same fixed tolerances, the
+noise floor measured on that reference's own trajectory). The smallest such set wins; among
+sets of one size, those the source says this engine uses come first, then the one that used
+the smallest share of its tolerance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cases.model import Case
+from harness.contract import Trace
+from harness.judge.noise import NoiseFloors, applies
+from harness.judge.verdict import Comparison, compare_traces
+from harness.outcome import Outcome
+from reference.conventions import CONVENTIONS, Convention, candidates
+
+PASSING = (Outcome.PASS, Outcome.DIVERGED_ALIKE)
+
+
+@dataclass
+class Explanation:
+    """A named convention (or a small set) under which the engine matches the reference."""
+
+    conventions: tuple[Convention, ...]
+    comparison: Comparison  # the engine against the reference under `conventions`: it passes
+    tried: int  # how many convention sets the auditor tried
+    dtype: str = ""  # the reference's dtype (the requested one, or the lower one judged at)
+    probe: Any = None  # the staged probe against the reference under `conventions`, if run
+
+    @property
+    def known_for_engine(self) -> bool:
+        return all(self.comparison.engine in CONVENTIONS[c].engines for c in self.conventions)
+
+
+def audit(case: Case, engine: str, dtype: str, trace: Trace, oracle_dtype: str,
+          floors: NoiseFloors) -> Explanation | None:
+    """The convention set that makes `trace` pass against the reference, or None.
+
+    An engine judged at a lower precision than it was asked for (`oracle_dtype` below `dtype`)
+    is first tried against the reference at the requested dtype under conventions that model
+    its float32 ops (matmul-float32, loss-mean-float32, ...): the tighter account. Then, as for
+    every engine, against the reference it was judged with.
+    """
+    record = trace.step_params is not None
+    tried = 0
+    for reference_dtype in dict.fromkeys((dtype, oracle_dtype)):
+        found: list[tuple[tuple[Convention, ...], Comparison]] = []
+        for conventions in candidates(case, reference_dtype, engine):
+            if found and len(conventions) > len(found[0][0]):
+                break  # a smaller set already explains it
+            tried += 1
+            floor = floors.get(case, reference_dtype, conventions, record_steps=record)
+            comparison = compare_traces(
+                case, engine, dtype, trace, floor.base, reference_dtype,
+                floor if applies(case, reference_dtype) else None, judge_as=reference_dtype)
+            if comparison.verdict in PASSING:
+                found.append((conventions, comparison))
+        if found:
+            break
+    else:
+        return None
+
+    def rank(item: tuple[tuple[Convention, ...], Comparison]) -> tuple:
+        conventions, comparison = item
+        unknown = sum(engine not in CONVENTIONS[c].engines for c in conventions)
+        return unknown, comparison.used
+
+    conventions, comparison = min(found, key=rank)
+    return Explanation(conventions, comparison, tried, dtype=comparison.judged_as)
+
+
+def cited(reason: str | None) -> tuple[Convention, ...]:
+    """The conventions an expected-failure reason names (e.g. 'convention: bce-clip')."""
+    if not reason:
+        return ()
+    words = reason.replace(",", " ").replace(";", " ").replace("(", " ").replace(")", " ")
+    return tuple(c for c in Convention if c.value in words.split())

@@ -1,0 +1,100 @@
+"""The convention auditor: a failure that a named framework convention explains is named as such.
+
+NumPy-only checks first (a trace made by the reference under one convention is explained by
+exactly that one); then a real torch engine whose BCE was replaced by a clipped one
+(tests/injected.py) must be explained by `bce-clip`, while plain torch passes."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.registry import ENGINES
+from cases import load_case
+from harness.compare import run_compare
+from harness.contract import make_request
+from harness.judge.auditor import audit, cited
+from harness.judge.explain import citation_warnings
+from harness.judge.matrix import Entry
+from harness.judge.noise import NoiseFloors
+from harness.judge.verdict import Comparison, compare_traces
+from harness.outcome import Outcome
+from reference import staged
+from reference.conventions import CONVENTIONS, Convention, applicable, candidates
+from tests import injected
+
+C = Convention
+EXPLAINED = [
+    # (case, dtype, the conventions a pretend engine computes with)
+    ("saturating-bce", "float32", (C.BCE_LOG_CLAMP,)),
+    ("saturating-bce", "float32", (C.BCE_CLIP,)),
+    ("saturating-bce", "float32", (C.BCE_FROM_LOGITS,)),
+    ("saturating-bce", "float64", (C.BCE_CLIP,)),
+    ("saturating-bce", "float64", (C.BCE_CLIP, C.LOSS_MEAN_FLOAT32)),
+    ("confident-softmax", "float64", (C.TANH_FLOAT32,)),
+    ("regression", "float64", (C.MATMUL_FLOAT32,)),
+]
+
+
+@pytest.mark.parametrize(("name", "dtype", "conventions"), EXPLAINED)
+def test_a_convention_is_named_when_it_explains_a_failure(name, dtype, conventions) -> None:
+    case = load_case(name)
+    request = make_request(case, dtype)
+    pretend = staged.train(request, conventions)
+    floors = NoiseFloors()
+    textbook = staged.train(request)
+    failing = compare_traces(case, "pretend", dtype, pretend, textbook, dtype,
+                             floors.get(case, dtype, base=textbook))
+    assert failing.verdict == Outcome.FAIL
+    explanation = audit(case, "pretend", dtype, pretend, dtype, floors)
+    assert explanation is not None
+    assert set(explanation.conventions) == set(conventions)
+    assert explanation.comparison.verdict in (Outcome.PASS, Outcome.DIVERGED_ALIKE)
+
+
+def test_a_real_difference_is_not_explained_away() -> None:
+    case = load_case("classification")
+    request = make_request(case, "float64")
+    wrong = staged.train(request)
+    wrong.final_params["W1"] = wrong.final_params["W1"] * 1.001
+    assert audit(case, "pretend", "float64", wrong, "float64", NoiseFloors()) is None
+
+
+def test_every_convention_has_a_source_and_the_candidates_respect_their_groups() -> None:
+    for convention, info in CONVENTIONS.items():
+        assert info.convention == convention
+        assert " : " in info.source and info.formula and info.engines
+    case = load_case("saturating-bce")
+    assert applicable(case, "float32") == [C.BCE_LOG_CLAMP, C.BCE_CLIP, C.BCE_FROM_LOGITS]
+    for conventions in candidates(case, "float64"):
+        groups = [CONVENTIONS[c].group for c in conventions]
+        assert len(groups) == len(set(groups))  # never two loss forms at once
+    assert candidates(case, "float32", "torch")[0] == (C.BCE_LOG_CLAMP,)  # known ones first
+
+
+def test_an_expected_failure_may_cite_a_convention_and_is_checked() -> None:
+    assert cited("convention: bce-clip (Keras clips p)") == (C.BCE_CLIP,)
+    case = load_case("saturating-bce")
+    comparison = Comparison(case.name, "keras-jax", "float32", Outcome.FAIL,
+                            expected_failure="convention: bce-log-clamp")
+    entry = Entry(case, "keras-jax", "float32", comparison, None)
+    (warning,) = citation_warnings([entry])
+    assert "cites bce-log-clamp, but the convention auditor finds no convention" in warning
+
+
+@pytest.mark.frameworks
+def test_a_clipped_bce_injected_into_torch_is_named_bce_clip(monkeypatch) -> None:
+    name = "torch-clipped-bce"
+    monkeypatch.setitem(ENGINES, name, injected.spec(name, "clipped-bce"))
+    run = run_compare([load_case("saturating-bce")], ["torch", name], ["float64"],
+                      expectations=[])
+    outcomes = {e.engine: e.comparison for e in run.entries}
+    assert outcomes["torch"].outcome == Outcome.PASS  # float64 torch needs no convention
+    clipped = outcomes[name]
+    assert clipped.outcome == Outcome.EXPLAINED
+    assert clipped.explanation.conventions == (C.BCE_CLIP,)
+    assert not clipped.explanation.known_for_engine  # torch is not known to clip: flagged
+    # the staged probe shows where the clipping acts, and agrees under the convention
+    assert clipped.probe.first_parting is not None
+    assert clipped.explanation.probe.agrees
+    assert any("matches the float64 reference computed with bce-clip" in s
+               for s in run.findings["saturating-bce"])
