@@ -39,6 +39,7 @@ from cases.model import (
     Layer,
     Tolerance,
 )
+from cases.optimizer import read_optimizer
 from cases.rows import RowsReader
 from cases.text import excerpt
 
@@ -103,7 +104,7 @@ class _Reader(RowsReader):
                               ("loss", "optimizer", "learning_rate", "batch_size", "order",
                                "shuffle_seed", "epochs", "dtype"))
         loss = self.choice(training, "loss", "training.loss", LOSSES)
-        self.choice(training, "optimizer", "training.optimizer", ("sgd",), "sgd")
+        optimizer = read_optimizer(self, training)
         learning_rate = self.get(training, "learning_rate", "training.learning_rate",
                                  (int, float), check=positive)
         x, y = self.targets(table, features, target, loss, layers)
@@ -124,7 +125,7 @@ class _Reader(RowsReader):
             features=features, target=target, x=x, y=y, inputs=inputs, layers=layers, init=init,
             loss=loss, learning_rate=float(learning_rate), batch_size=batch_size, order=order,
             shuffle_seed=shuffle_seed, epochs=epochs, dtype=dtype, expect=self.expect(doc),
-            tolerance=self.tolerance(doc),
+            tolerance=self.tolerance(doc), optimizer=optimizer,
         )
 
     def bound_epochs(self, epochs: int, rows: int, batch_size: int) -> None:

@@ -16,6 +16,15 @@ ORDERS = ("file", "shuffle")
 INIT_KINDS = ("constant", "random")
 DISTRIBUTIONS = ("normal", "uniform")
 GENERATORS = ("default", "legacy")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+
+# The hyperparameters each optimizer takes (a case file may set only these for it).
+HYPERPARAMETERS: dict[str, tuple[str, ...]] = {
+    "sgd": ("momentum", "nesterov", "weight_decay"),
+    "adam": ("beta_1", "beta_2", "epsilon", "weight_decay"),
+    "adamw": ("beta_1", "beta_2", "epsilon", "weight_decay"),
+    "rmsprop": ("rho", "epsilon", "momentum", "centered", "weight_decay"),
+}
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,58 @@ class Init:
     std: float = 0.1
     seed: int = 0
     generator: str = "default"
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """The update rule, in its textbook form (reference/optimizers.py writes each one out).
+
+    Defaults are the papers' own where a paper gives one: Adam's beta_1 0.9, beta_2 0.999,
+    epsilon 1e-8 (Kingma & Ba 2015, Algorithm 1); RMSprop's rho 0.9 (Hinton's lecture 6e) and
+    epsilon 1e-6 inside the root (Goodfellow, Bengio & Courville 2016, Algorithm 8.5). AdamW's
+    decoupled weight decay has no paper default; 0.01 is torch.optim.AdamW's. `weight_decay`
+    is L2 added to the gradient (coupled) for sgd, adam and rmsprop, and decoupled for adamw
+    (Loshchilov & Hutter 2019). Every adapter passes every value explicitly, never relying on its
+    framework's defaults (which differ: docs/framework-conventions.md, B0).
+    """
+
+    name: str = "sgd"
+    momentum: float = 0.0
+    nesterov: bool = False
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-8
+    rho: float = 0.9
+    centered: bool = False
+    weight_decay: float = 0.0
+
+    @property
+    def plain(self) -> bool:
+        """Plain SGD, `p <- p - lr * g`: no state, the update is the gradient times the rate."""
+        return self.name == "sgd" and self.momentum == 0 and self.weight_decay == 0
+
+    @property
+    def settings(self) -> dict[str, float | bool]:
+        """The hyperparameters that apply to this optimizer, by name."""
+        return {key: getattr(self, key) for key in HYPERPARAMETERS[self.name]}
+
+    @property
+    def label(self) -> str:
+        """A short name, e.g. `sgd`, `sgd (momentum 0.9, nesterov)`, `adam`."""
+        shown = [f"{k.replace('_', ' ')} {v:g}" if not isinstance(v, bool) else k.replace("_", " ")
+                 for k, v in self.settings.items()
+                 if v != getattr(DEFAULT_OPTIMIZERS[self.name], k) and v is not False]
+        return f"{self.name} ({', '.join(shown)})" if shown else self.name
+
+
+# Each optimizer with its defaults: RMSprop's epsilon (1e-6) and AdamW's weight decay differ from
+# the dataclass defaults.
+DEFAULT_OPTIMIZERS: dict[str, Optimizer] = {
+    "sgd": Optimizer("sgd"),
+    "adam": Optimizer("adam"),
+    "adamw": Optimizer("adamw", weight_decay=0.01),
+    "rmsprop": Optimizer("rmsprop", epsilon=1e-6),
+}
 
 
 @dataclass(frozen=True)
@@ -81,6 +142,7 @@ class Case:
     dtype: str
     expect: Expectations
     tolerance: dict[str, Tolerance]  # per-dtype overrides; empty means the defaults
+    optimizer: Optimizer = field(default_factory=Optimizer)  # plain SGD unless the file says
 
     @property
     def rows(self) -> int:

@@ -33,6 +33,10 @@ class Convention(StrEnum):
     LOSS_MEAN_FLOAT32 = "loss-mean-float32"
     TANH_FLOAT32 = "tanh-float32"
     MATMUL_FLOAT32 = "matmul-float32"
+    ADAM_EPSILON_HAT = "adam-epsilon-hat"
+    RMSPROP_EPSILON_OUTSIDE = "rmsprop-epsilon-outside"
+    DECOUPLED_WEIGHT_DECAY = "decoupled-weight-decay"
+    OPTIMIZER_CONSTANTS_FLOAT32 = "optimizer-constants-float32"
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,38 @@ CONVENTIONS: dict[Convention, ConventionInfo] = {info.convention: info for info 
         "keras/src/backend/torch/numpy.py : matmul (result_type(x1.dtype, x2.dtype) is "
         "float32); keras/src/layers/core/dense.py : Dense.call",
         ("keras-torch",), "matmul"),
+    ConventionInfo(
+        Convention.ADAM_EPSILON_HAT,
+        "Adam's epsilon added to the root of the uncorrected second moment: "
+        "p -= lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps), the paper's 'epsilon hat' "
+        "form, which equals the textbook update with epsilon * sqrt(1 - b2^t) in place of "
+        "epsilon (about 32 times smaller epsilon at step 1 with b2 = 0.999)",
+        "keras/src/optimizers/adam.py : Adam.update_step; keras/src/backend/torch/optimizers/"
+        "torch_adam.py : Adam._parallel_update_step",
+        ("keras-tensorflow", "keras-torch", "keras-jax"), "adam-epsilon"),
+    ConventionInfo(
+        Convention.RMSPROP_EPSILON_OUTSIDE,
+        "RMSprop's epsilon added outside the root: p -= lr g / (sqrt(s) + eps) instead of "
+        "lr g / sqrt(s + eps)",
+        "torch/optim/rmsprop.py : _single_tensor_rmsprop (avg = square_avg.sqrt(); "
+        "avg = avg.add_(eps))",
+        ("torch",), "rmsprop-epsilon"),
+    ConventionInfo(
+        Convention.DECOUPLED_WEIGHT_DECAY,
+        "weight decay applied to the parameter before the update, p -= lr wd p, instead of "
+        "wd p added to the gradient (where it would pass through momentum or the moments)",
+        "keras/src/optimizers/base_optimizer.py : BaseOptimizer._apply_weight_decay "
+        "(keras/src/backend/tensorflow/optimizer.py and keras/src/backend/torch/optimizers/"
+        "torch_optimizer.py : _apply_weight_decay on those backends)",
+        ("keras-tensorflow", "keras-torch", "keras-jax"), "weight-decay"),
+    ConventionInfo(
+        Convention.OPTIMIZER_CONSTANTS_FLOAT32,
+        "momentum, beta_1, beta_2 and weight decay rounded to float32 before use, and the "
+        "bias corrections 1 - beta^t computed in the run's dtype from those",
+        "keras/src/backend/tensorflow/core.py : cast (a Python float becomes a float32 tensor, "
+        "then widens); used by keras/src/optimizers/sgd.py : SGD.update_step and adam.py : "
+        "Adam.update_step",
+        ("keras-tensorflow",), "optimizer-constants"),
 )}
 
 # At most this many conventions at once: "each convention and each small combination" (three:
@@ -126,6 +162,15 @@ def applicable(case: Case, dtype: str) -> list[Convention]:
         if any(layer.activation == "tanh" for layer in case.layers):
             found.append(Convention.TANH_FLOAT32)
         found.append(Convention.MATMUL_FLOAT32)
+    optimizer = case.optimizer
+    if optimizer.name in ("adam", "adamw"):
+        found.append(Convention.ADAM_EPSILON_HAT)
+    if optimizer.name == "rmsprop":
+        found.append(Convention.RMSPROP_EPSILON_OUTSIDE)
+    if optimizer.weight_decay and optimizer.name != "adamw":
+        found.append(Convention.DECOUPLED_WEIGHT_DECAY)
+    if optimizer.name in ("adam", "adamw") or optimizer.momentum or optimizer.weight_decay:
+        found.append(Convention.OPTIMIZER_CONSTANTS_FLOAT32)
     return found
 
 

@@ -5,7 +5,8 @@ Backward: dZ_L from the loss, then for l = L..1:
           dW_l = A_{l-1}.T @ dZ_l,  db_l = sum of dZ_l over the batch,
           dA_{l-1} = dZ_l @ W_l.T,  dZ_{l-1} = f'_{l-1}(dA_{l-1})
 Update:   every parameter p <- p - lr * dL/dp, all gradients taken at the pre-update parameters
-          (what `torch.optim.SGD` and Keras `fit` do).
+          (what `torch.optim.SGD` and Keras `fit` do); or the case's optimizer, written out in
+          reference/optimizers.py.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from cases import layout
 from cases.model import Layer
 from harness.contract import RunRequest, Trace
 from reference import activations, losses
+from reference.optimizers import Update, slots
 
 Params = dict[str, np.ndarray]
 
@@ -60,7 +62,8 @@ def loss_and_gradients(params: Params, layers: tuple[Layer, ...], loss: str, x: 
 
 
 def train(request: RunRequest) -> Trace:
-    """Plain SGD over the harness's batches, in the request's dtype throughout."""
+    """The case's optimizer (plain SGD by default) over the harness's batches, in the request's
+    dtype throughout."""
     case = request.case
     dtype = np.dtype(request.dtype)
     lr = dtype.type(case.learning_rate)
@@ -72,6 +75,9 @@ def train(request: RunRequest) -> Trace:
     shapes = {n: (case.steps, *p.shape) for n, p in params.items()} if record else {}
     step_params = {n: np.empty(shape, dtype) for n, shape in shapes.items()}
     step_grads = {n: np.empty(shape, dtype) for n, shape in shapes.items()}
+    optimizer = None if case.optimizer.plain else Update(case.optimizer, case.learning_rate, dtype)
+    step_state = {slot: {n: np.empty(shape, dtype) for n, shape in shapes.items()}
+                  for slot in slots(case.optimizer)} if record else {}
     step = 0
     started = time.perf_counter()
     # Divergence is an outcome to report (inf/nan losses), not an error.
@@ -85,14 +91,20 @@ def train(request: RunRequest) -> Trace:
             total = dtype.type(0)
             for x, y, size in batches:
                 loss, grads = loss_and_gradients(params, case.layers, case.loss, x, y)
-                for name in params:
-                    params[name] -= lr * grads[name]
+                if optimizer is None:
+                    for name in params:
+                        params[name] -= lr * grads[name]
+                else:
+                    optimizer.apply(params, grads)
                 step_losses[step] = loss
                 total += loss * size
                 if record:
                     for name in params:
                         step_params[name][step] = params[name]
                         step_grads[name][step] = grads[name]
+                    for slot, values in step_state.items():
+                        for name, value in optimizer.state[slot].items():
+                            values[name][step] = value
                 step += 1
             epoch_losses[epoch] = total / dtype.type(case.rows)
     elapsed = time.perf_counter() - started
@@ -102,6 +114,7 @@ def train(request: RunRequest) -> Trace:
         final_params=params,
         step_params=step_params if record else None,
         step_grads=step_grads if record else None,
+        step_state=step_state if step_state else None,
         meta={
             "framework": "numpy",
             "framework_version": np.__version__,

@@ -17,6 +17,7 @@ from harness.contract import RunRequest, Trace
 from harness.contract.probe import StageTrace, step_batch
 from reference.conventions import Convention
 from reference.numerics import LossStage, Numerics, Rounding
+from reference.optimizers import Update, slots
 
 Params = dict[str, np.ndarray]
 
@@ -53,7 +54,12 @@ def step_stages(params: Params, case: Case, x: np.ndarray, y: np.ndarray, numeri
     """One step from `params` on the batch (x, y), every stage written out."""
     zs, acts, loss, grads = forward_backward(params, case, x, y, numerics)
     lr = numerics.const(case.learning_rate)
-    after = {name: value - lr * grads[name] for name, value in params.items()}
+    if case.optimizer.plain:
+        after = {name: value - lr * grads[name] for name, value in params.items()}
+    else:  # the optimizer's first step, from zero state (the state is not carried into probes)
+        after = {name: value.copy() for name, value in params.items()}
+        Update(case.optimizer, case.learning_rate, numerics.dtype,
+               numerics.conventions).apply(after, grads)
     return StageTrace(step=step, pre_activations=zs, activations=acts[1:],
                       loss=np.asarray(loss.value), loss_gradient=loss.grad_prediction,
                       grads={n: grads[n] for n in params},
@@ -65,7 +71,8 @@ def step_stages(params: Params, case: Case, x: np.ndarray, y: np.ndarray, numeri
 
 def train(request: RunRequest, conventions: Iterable[Convention] = (),
           rounding: Rounding = Rounding.TEXTBOOK) -> Trace:
-    """Plain SGD over the harness's batches under the given numerics (mirrors mlp.train)."""
+    """The case's optimizer over the harness's batches under the given numerics (mirrors
+    mlp.train)."""
     case = request.case
     numerics = numerics_for(request.dtype, conventions, rounding)
     dtype = numerics.dtype
@@ -77,6 +84,10 @@ def train(request: RunRequest, conventions: Iterable[Convention] = (),
     step_params = {n: np.empty(shape, dtype) for n, shape in shapes.items()}
     step_grads = {n: np.empty(shape, dtype) for n, shape in shapes.items()}
     lr = dtype.type(case.learning_rate)
+    optimizer = None if case.optimizer.plain else Update(
+        case.optimizer, case.learning_rate, dtype, numerics.conventions)
+    step_state = {slot: {n: np.empty(shape, dtype) for n, shape in shapes.items()}
+                  for slot in slots(case.optimizer)} if record else {}
     step = 0
     started = time.perf_counter()
     batches: list = []
@@ -88,20 +99,27 @@ def train(request: RunRequest, conventions: Iterable[Convention] = (),
             total = dtype.type(0)
             for x, y, size in batches:
                 _, _, loss, grads = forward_backward(params, case, x, y, numerics)
-                for name in params:
-                    params[name] -= lr * grads[name]
+                if optimizer is None:
+                    for name in params:
+                        params[name] -= lr * grads[name]
+                else:
+                    optimizer.apply(params, grads)
                 step_losses[step] = loss.value
                 total += loss.value * size
                 if record:
                     for name in params:
                         step_params[name][step] = params[name]
                         step_grads[name][step] = grads[name]
+                    for slot, values in step_state.items():
+                        for name, value in optimizer.state[slot].items():
+                            values[name][step] = value
                 step += 1
             epoch_losses[epoch] = total / dtype.type(case.rows)
     return Trace(
         epoch_losses=epoch_losses, step_losses=step_losses, final_params=params,
         step_params=step_params if record else None,
         step_grads=step_grads if record else None,
+        step_state=step_state if step_state else None,
         meta={"framework": "numpy", "framework_version": np.__version__,
               "observed_dtype": str(dtype), "device": "cpu",
               "train_seconds": time.perf_counter() - started,

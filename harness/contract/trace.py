@@ -20,6 +20,10 @@ class Trace:
     final_params: name -> array, canonical layout: `W{l}` (inputs, units), `b{l}` (units,).
     step_params / step_grads: name -> (steps, *shape): parameters after each step and the gradients
         each step applied, only when per-step recording was asked for (None otherwise).
+    step_state: optimizer slot -> name -> (steps, *shape): the optimizer's state after each step
+        (reference.optimizers names the slots: "velocity", "m", "v", "mean_square",
+        "mean_gradient"), in the textbook's terms, only when recording and only the slots the
+        engine's framework exposes; None otherwise (and for plain SGD, which keeps none).
     meta: engine, framework, versions, dtypes requested and observed, device, determinism, timing.
     """
 
@@ -28,6 +32,7 @@ class Trace:
     final_params: dict[str, np.ndarray]
     step_params: dict[str, np.ndarray] | None = None
     step_grads: dict[str, np.ndarray] | None = None
+    step_state: dict[str, dict[str, np.ndarray]] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
 
