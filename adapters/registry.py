@@ -46,7 +46,8 @@ def _keras(backend: str, requires: tuple[str, ...], install: str, extra_env: dic
     return EngineSpec(
         name=f"keras-{backend}",
         module="adapters.keras_engine",
-        summary=f"Keras 3 Sequential/Dense, SGD, fit(shuffle=False) on the {backend} backend",
+        summary=f"Keras 3 Sequential/Dense, keras.optimizers, fit(shuffle=False) on the "
+                f"{backend} backend",
         requires=("keras", *requires),
         install=install,
         env={"KERAS_BACKEND": backend, **extra_env},
@@ -57,12 +58,13 @@ ENGINES: dict[str, EngineSpec] = {
     spec.name: spec
     for spec in (
         EngineSpec(ORACLE, "reference.mlp",
-                   "from-scratch NumPy backpropagation, textbook SGD (the oracle)"),
+                   "from-scratch NumPy backpropagation, textbook SGD, momentum, Adam, "
+                   "AdamW, RMSprop (the oracle)"),
         EngineSpec("seed-notebook", "adapters.seed_notebook",
                    "the seed 002 notebook's own update rules, quirks included",
                    applies_to="adapters.seed_notebook:not_applicable"),
         EngineSpec("torch", "adapters.torch_engine",
-                   "PyTorch nn.Linear layers, torch.optim.SGD, a loop over the harness's batches",
+                   "PyTorch nn.Linear layers, torch.optim, a loop over the harness's batches",
                    requires=("torch",), install="pip install torch==2.13.0"),
         _keras("tensorflow", ("tensorflow",), KERAS_INSTALL, {}),
         _keras("torch", ("torch",),

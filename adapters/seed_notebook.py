@@ -38,6 +38,8 @@ def not_applicable(case: Case) -> str | None:
         return "the seed notebook's code only has linear+MSE and sigmoid+BCE"
     if case.batch_size != 1:
         return "the seed notebook's code trains one sample at a time (batch_size 1)"
+    if not case.optimizer.plain:
+        return f"the seed notebook's code has plain SGD only, not {case.optimizer.label}"
     return None
 
 

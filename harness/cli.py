@@ -285,9 +285,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name in case_names():
         try:
             case = load_case(name)
-            print(f"  {name:16} {case.network}, {case.loss}, {case.epochs} epochs")
+            print(f"  {name:22} {case.network}, {case.loss}, {case.optimizer.label}, "
+                  f"{case.epochs} epochs")
         except CaseError as exc:
-            print(f"  {name:16} INVALID: {exc}")
+            print(f"  {name:22} INVALID: {exc}")
     print("engines:")
     for name, spec in ENGINES.items():
         missing = spec.missing()

@@ -18,7 +18,8 @@ def format_run(result: RunResult) -> str:
     meta = trace.meta
     observed = meta.get("observed_dtype", "?")
     lines = [
-        f"case {case.name}: {case.network}, {case.loss}, lr {case.learning_rate:g}, "
+        f"case {case.name}: {case.network}, {case.loss}, {case.optimizer.label}, "
+        f"lr {case.learning_rate:g}, "
         f"batch {case.batch_size}, {case.epochs} epochs",
         f"engine {result.engine}: {meta.get('framework')} {meta.get('framework_version')}"
         + (f" ({meta['backend']} backend)" if meta.get("backend") else "")

@@ -109,8 +109,8 @@ CONVENTIONS: dict[Convention, ConventionInfo] = {info.convention: info for info 
         Convention.ADAM_EPSILON_HAT,
         "Adam's epsilon added to the root of the uncorrected second moment: "
         "p -= lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps), the paper's 'epsilon hat' "
-        "form, which equals the textbook update with epsilon * sqrt(1 - b2^t) in place of "
-        "epsilon (about 32 times smaller epsilon at step 1 with b2 = 0.999)",
+        "form, which equals the textbook update with epsilon / sqrt(1 - b2^t) in place of "
+        "epsilon (about 32 times larger at step 1 with b2 = 0.999, tending to epsilon)",
         "keras/src/optimizers/adam.py : Adam.update_step; keras/src/backend/torch/optimizers/"
         "torch_adam.py : Adam._parallel_update_step",
         ("keras-tensorflow", "keras-torch", "keras-jax"), "adam-epsilon"),

@@ -67,14 +67,18 @@ class Update:
         self.conventions = conventions
         rounded = Convention.OPTIMIZER_CONSTANTS_FLOAT32 in conventions
         # Keras casts these Python floats with ops.cast, which on TensorFlow makes a float32
-        # tensor first (docs/framework-conventions.md, B7): model that when asked to.
-        self.exact = {key: float(np.float32(value)) if rounded else value for key, value in (
+        # tensor first (docs/framework-conventions.md, B7): SGD's momentum (keras/src/optimizers/
+        # sgd.py : SGD.update_step), the betas of the bias corrections (adam.py :
+        # Adam.update_step) and the weight decay (keras/src/backend/tensorflow/optimizer.py :
+        # _apply_weight_decay). Adam's moment updates multiply by `1 - beta` as a Python float,
+        # exactly, so the betas there stay exact.
+        self.cast = {key: float(np.float32(value)) if rounded else value for key, value in (
             ("momentum", spec.momentum), ("beta_1", spec.beta_1), ("beta_2", spec.beta_2),
             ("weight_decay", spec.weight_decay))}
         c = self.const
         self.lr = c(learning_rate)
-        self.mu, self.wd = c(self.exact["momentum"]), c(self.exact["weight_decay"])
-        self.b1, self.b2 = c(self.exact["beta_1"]), c(self.exact["beta_2"])
+        self.mu, self.wd = c(self.cast["momentum"]), c(self.cast["weight_decay"])
+        self.b1, self.b2 = c(spec.beta_1), c(spec.beta_2)
         self.rho, self.eps = c(spec.rho), c(spec.epsilon)
         self.decoupled = spec.name == "adamw" or (
             Convention.DECOUPLED_WEIGHT_DECAY in conventions and spec.weight_decay > 0)
@@ -124,12 +128,11 @@ class Update:
         return self.lr * (g + self.mu * v if self.spec.nesterov else v)
 
     def _adam(self, name: str, g: np.ndarray) -> np.ndarray:
-        one = self.const(1)
         m, v = self._slot(FIRST_MOMENT, name, g), self._slot(SECOND_MOMENT, name, g)
-        m[...] = self.b1 * m + (one - self.b1) * g
-        v[...] = self.b2 * v + (one - self.b2) * g * g
-        c1 = self._bias_correction(self.exact["beta_1"])
-        c2 = self._bias_correction(self.exact["beta_2"])
+        m[...] = self.b1 * m + self.const(1 - self.spec.beta_1) * g
+        v[...] = self.b2 * v + self.const(1 - self.spec.beta_2) * g * g
+        c1 = self._bias_correction(self.cast["beta_1"])
+        c2 = self._bias_correction(self.cast["beta_2"])
         if Convention.ADAM_EPSILON_HAT in self.conventions:
             # Keras: alpha = lr * sqrt(1 - b2^t) / (1 - b1^t); p -= alpha * m / (sqrt(v) + eps)
             alpha = self.lr * np.sqrt(c2) / c1
@@ -137,13 +140,12 @@ class Update:
         return self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
 
     def _rmsprop(self, name: str, g: np.ndarray) -> np.ndarray:
-        one = self.const(1)
         s = self._slot(MEAN_SQUARE, name, g)
-        s[...] = self.rho * s + (one - self.rho) * g * g
+        s[...] = self.rho * s + self.const(1 - self.spec.rho) * g * g
         spread = s
         if self.spec.centered:
             a = self._slot(MEAN_GRADIENT, name, g)
-            a[...] = self.rho * a + (one - self.rho) * g
+            a[...] = self.rho * a + self.const(1 - self.spec.rho) * g
             spread = s - a * a
         if Convention.RMSPROP_EPSILON_OUTSIDE in self.conventions:
             root = np.sqrt(spread) + self.eps  # torch: avg = sqrt(s).add_(eps)

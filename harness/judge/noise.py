@@ -88,7 +88,17 @@ def floor_of(base: Trace, variants: list[Trace], case: Case, dtype: str,
         if base.step_params is not None and all(v.step_params for v in variants):
             floor.spread[f"step {name}"] = _envelope(
                 _spread([v.step_params[name] for v in variants], base.step_params[name]))
+    for slot, values in (base.step_state or {}).items():
+        if all(v.step_state and slot in v.step_state for v in variants):
+            for name, value in values.items():
+                floor.spread[state_path(slot, name)] = _envelope(
+                    _spread([v.step_state[slot][name] for v in variants], value))
     return floor
+
+
+def state_path(slot: str, name: str) -> str:
+    """The floor's key for an optimizer state slot of one parameter, recorded per step."""
+    return f"step {slot} of {name}"
 
 
 def measure(case: Case, dtype: str, conventions: Iterable[Convention] = (),

@@ -22,6 +22,7 @@ from harness.judge.closeness import (
     mismatches,
     tolerance_for,
 )
+from harness.judge.noise import state_path
 from harness.outcome import ACCEPTABLE, Outcome
 
 if TYPE_CHECKING:
@@ -45,10 +46,13 @@ class FirstDivergence:
     index: tuple[int, ...]
     expected: float
     actual: float
+    slot: str | None = None  # the optimizer state slot ("m", "velocity", ...) that parts, if any
 
     def describe(self) -> str:
         where = "the loss" if self.what == "loss" else (
             f"parameter {self.what}{list(self.index)} (layer {self.layer})")
+        if self.slot is not None:
+            where = f"optimizer state {self.slot!r} of {where}"
         return (f"first divergence at step {self.step} (epoch {self.epoch}): {where}: "
                 f"expected {self.expected!r}, actual {self.actual!r}")
 
@@ -149,15 +153,20 @@ def _slack(noise: NoiseFloor | None, path: str) -> np.ndarray | None:
 
 def find_first_divergence(actual, expected, tolerance: Tolerance, steps_per_epoch: int,
                           noise: NoiseFloor | None = None) -> FirstDivergence | None:
-    """The earliest step where the loss or any parameter parts (the loss first within a step:
-    it is computed before that step's update)."""
-    candidates = [("loss", actual.step_losses, expected.step_losses, "step_losses")]
+    """The earliest step where the loss, the optimizer's state or any parameter parts. Within a
+    step the loss comes first (it is computed before that step's update), then the state (the
+    update is made from it), then the parameters."""
+    candidates = [("loss", None, actual.step_losses, expected.step_losses, "step_losses")]
+    ours, theirs = actual.step_state or {}, expected.step_state or {}
+    for slot in (s for s in theirs if s in ours):
+        candidates += [(name, slot, ours[slot][name], theirs[slot][name], state_path(slot, name))
+                       for name in theirs[slot] if name in ours[slot]]
     if actual.step_params is not None and expected.step_params is not None:
-        candidates += [(name, actual.step_params[name], expected.step_params[name],
+        candidates += [(name, None, actual.step_params[name], expected.step_params[name],
                         f"step {name}")
                        for name in expected.step_params if name in actual.step_params]
     found = []
-    for name, a_steps, e_steps, path in candidates:
+    for order, (name, slot, a_steps, e_steps, path) in enumerate(candidates):
         a = np.asarray(a_steps, dtype=np.float64).reshape(len(a_steps), -1)
         e = np.asarray(e_steps, dtype=np.float64).reshape(len(e_steps), -1)
         if a.shape != e.shape:
@@ -172,10 +181,10 @@ def find_first_divergence(actual, expected, tolerance: Tolerance, steps_per_epoc
             flat = int(np.flatnonzero(bad[step])[0])
             index = () if name == "loss" else tuple(
                 int(i) for i in np.unravel_index(flat, np.shape(e_steps)[1:]))
-            found.append((step, name != "loss", FirstDivergence(
+            found.append((step, order, FirstDivergence(
                 step=step + 1, epoch=step // steps_per_epoch + 1, what=name,
                 layer=None if name == "loss" else layout.layer_of(name), index=index,
-                expected=float(e[step, flat]), actual=float(a[step, flat]))))
+                expected=float(e[step, flat]), actual=float(a[step, flat]), slot=slot)))
     return min(found, key=lambda item: item[:2])[2] if found else None
 
 

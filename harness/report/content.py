@@ -129,7 +129,8 @@ def _case_section(run: CompareRun, case: Case) -> list[Block]:
         f"network: {case.network} ({', '.join(layer.activation for layer in case.layers)}), "
         f"{case.parameter_count} trainable parameters",
         f"data: {case.rows} rows, features {', '.join(case.features)} -> {case.target}",
-        f"loss: {case.loss}; learning rate {case.learning_rate:g}; batch size "
+        f"loss: {case.loss}; optimizer {case.optimizer.label}; learning rate "
+        f"{case.learning_rate:g}; batch size "
         f"{case.batch_size}; {case.epochs} epochs ({case.steps} steps), order {case.order}",
     ]))
     blocks.append(Heading(3, "Findings"))

@@ -162,7 +162,9 @@ def _result_json(entry: Entry) -> dict:
 
 def _case_json(case: Case) -> dict:
     return {"name": case.name, "description": case.description, "source": case.source,
-            "network": case.network, "loss": case.loss, "learning_rate": case.learning_rate,
+            "network": case.network, "loss": case.loss,
+            "optimizer": {"name": case.optimizer.name, **case.optimizer.settings},
+            "learning_rate": case.learning_rate,
             "batch_size": case.batch_size, "epochs": case.epochs, "order": case.order,
             "trainable_parameters": case.parameter_count}
 

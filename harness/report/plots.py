@@ -55,7 +55,8 @@ def _draw(case: Case, entries: list[Entry], path: Path) -> Path:
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("epoch")
     axes.set_ylabel("loss")
-    axes.set_title(f"{case.name}: {case.network}, {case.loss}, lr {case.learning_rate:g}")
+    axes.set_title(f"{case.name}: {case.network}, {case.loss}, {case.optimizer.label}, "
+                   f"lr {case.learning_rate:g}")
     axes.grid(alpha=0.3)
     if traced:
         axes.legend(fontsize="small")
