@@ -97,7 +97,7 @@ class _Reader(RowsReader):
                                   "expect", "tolerance"))
         description = self.get(doc, "description", "description", str, "")
         source = self.get(doc, "source", "source", str, "")
-        features, target, table = self.data(doc)
+        features, targets, table = self.data(doc)
         inputs, layers = self.network(doc, features)
         init = self.init(doc, layers)
         training = self.table(doc, "training", "training",
@@ -107,7 +107,7 @@ class _Reader(RowsReader):
         optimizer = read_optimizer(self, training)
         learning_rate = self.get(training, "learning_rate", "training.learning_rate",
                                  (int, float), check=positive)
-        x, y = self.targets(table, features, target, loss, layers)
+        x, y = self.targets(table, features, targets, loss, layers)
         batch_size = self.get(training, "batch_size", "training.batch_size", int,
                               check=lambda v: None if 1 <= v <= len(x) else
                               f"must be between 1 and the number of rows ({len(x)}), got {v}")
@@ -122,7 +122,7 @@ class _Reader(RowsReader):
         dtype = self.choice(training, "dtype", "training.dtype", DTYPES, "float64")
         return Case(
             name=self.path.stem, path=self.path.resolve(), description=description, source=source,
-            features=features, target=target, x=x, y=y, inputs=inputs, layers=layers, init=init,
+            features=features, targets=targets, x=x, y=y, inputs=inputs, layers=layers, init=init,
             loss=loss, learning_rate=float(learning_rate), batch_size=batch_size, order=order,
             shuffle_seed=shuffle_seed, epochs=epochs, dtype=dtype, expect=self.expect(doc),
             tolerance=self.tolerance(doc), optimizer=optimizer,

@@ -127,7 +127,7 @@ class Case:
     description: str
     source: str
     features: tuple[str, ...]
-    target: str
+    targets: tuple[str, ...]  # one column, or several (several outputs; multi-label BCE)
     x: np.ndarray = field(repr=False)  # (rows, inputs), float64, read-only
     y: np.ndarray = field(repr=False)  # (rows, outputs), float64, read-only
     inputs: int
@@ -143,6 +143,11 @@ class Case:
     expect: Expectations
     tolerance: dict[str, Tolerance]  # per-dtype overrides; empty means the defaults
     optimizer: Optimizer = field(default_factory=Optimizer)  # plain SGD unless the file says
+
+    @property
+    def target(self) -> str:
+        """The target column, or the target columns joined by commas (for headings)."""
+        return ", ".join(self.targets)
 
     @property
     def rows(self) -> int:

@@ -42,13 +42,16 @@ def _columns(value: list) -> str | None:
 class RowsReader(FieldReader):
     """The [data] table of a case file."""
 
-    def data(self, doc: dict) -> tuple[tuple[str, ...], str, dict[str, np.ndarray]]:
+    def data(self, doc: dict) -> tuple[tuple[str, ...], tuple[str, ...], dict[str, np.ndarray]]:
         data = self.table(doc, "data", "data", ("features", "target", "rows", "csv", "builtin"))
         features = tuple(self.get(data, "features", "data.features", list, check=_columns))
-        target = self.get(data, "target", "data.target", str, check=printable_name)
-        if target in features:
-            raise self.fail("data.target", f"{quoted(target)} is also a feature")
-        columns = (*features, target)
+        target = self.get(data, "target", "data.target", (str, list),
+                          check=lambda v: printable_name(v) if isinstance(v, str) else _columns(v))
+        targets = (target,) if isinstance(target, str) else tuple(target)
+        for name in targets:
+            if name in features:
+                raise self.fail("data.target", f"{quoted(name)} is also a feature")
+        columns = (*features, *targets)
         sources = [key for key in ("rows", "csv", "builtin") if key in data]
         if len(sources) != 1:
             raise self.fail("data", "give exactly one of rows, csv or builtin"
@@ -65,7 +68,7 @@ class RowsReader(FieldReader):
             if bad.size:
                 raise self.fail("data", f"row {bad[0] + 1}, column {quoted(column)}: "
                                 f"{table[column][bad[0]]} is not a finite number")
-        return features, target, table
+        return features, targets, table
 
     def bound_rows(self, field: str, rows: int, columns: int, what: str = "data") -> None:
         """Refuse more rows, or more values in one array, than cases.limits allows."""
@@ -167,11 +170,18 @@ class RowsReader(FieldReader):
                             f"(columns: {short_list(list(table))})")
         return {column: table[column] for column in columns}
 
-    def targets(self, table: dict[str, np.ndarray], features: tuple[str, ...], target: str,
-                loss: str, layers: tuple[Layer, ...]) -> tuple[np.ndarray, np.ndarray]:
+    def targets(self, table: dict[str, np.ndarray], features: tuple[str, ...],
+                targets: tuple[str, ...], loss: str, layers: tuple[Layer, ...]
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """x and y. One target column per output unit (MSE, half-SSE, multi-label BCE), or one
+        column of class labels for a softmax layer (one-hot here)."""
+        target = targets[0]
         labels = table[target]
         last = layers[-1]
         if loss == "categorical_crossentropy":
+            if len(targets) != 1:
+                raise self.fail("data.target", "categorical_crossentropy takes one column of "
+                                f"class labels, got {len(targets)} columns")
             if last.activation != "softmax":
                 raise self.fail("network.layers[-1].activation", "categorical_crossentropy needs "
                                 f"a softmax output layer, got {last.activation!r}")
@@ -185,10 +195,13 @@ class RowsReader(FieldReader):
                                 f"{labels[bad[0]]} is not a class label 0..{last.units - 1}")
             y = np.eye(last.units)[labels.astype(int)]
         else:
-            if last.units != 1:
+            if last.units != len(targets):
                 raise self.fail("network.layers[-1].units",
-                                f"loss {loss!r} predicts one target column, so the last layer "
-                                f"needs 1 unit, got {last.units}")
+                                f"loss {loss!r} predicts one unit per target column: "
+                                f"{len(targets)} column{'s' if len(targets) > 1 else ''} "
+                                f"({short_list(list(targets))}), so the last layer needs "
+                                f"{len(targets)} unit{'s' if len(targets) > 1 else ''}, got "
+                                f"{last.units}")
             if last.activation == "softmax":
                 raise self.fail("network.layers[-1].activation",
                                 "softmax goes with loss 'categorical_crossentropy'")
@@ -196,11 +209,13 @@ class RowsReader(FieldReader):
                 if last.activation != "sigmoid":
                     raise self.fail("network.layers[-1].activation", "loss 'bce' needs a sigmoid "
                                     f"output layer, got {last.activation!r}")
-                bad = np.flatnonzero((labels < 0) | (labels > 1))
-                if bad.size:
-                    raise self.fail("data", f"row {bad[0] + 1}, column {quoted(target)}: "
-                                    f"{labels[bad[0]]} is outside [0, 1], as BCE targets must be")
-            y = labels[:, None]
+                for name in targets:
+                    bad = np.flatnonzero((table[name] < 0) | (table[name] > 1))
+                    if bad.size:
+                        raise self.fail("data", f"row {bad[0] + 1}, column {quoted(name)}: "
+                                        f"{table[name][bad[0]]} is outside [0, 1], as BCE "
+                                        "targets must be")
+            y = np.column_stack([table[name] for name in targets])
         x = np.column_stack([table[f] for f in features])
         x.setflags(write=False)
         y.setflags(write=False)

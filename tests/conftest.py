@@ -120,10 +120,14 @@ _FEATURES = [[0.5, -1.2, 0.3], [1.1, 0.4, -0.7], [-0.3, 0.8, 1.5], [0.9, -0.6, -
 _UNIFORM = 'kind = "random"\ndistribution = "uniform"\nlow = -1.0\nhigh = 1.0\nseed = 3'
 
 
-def _seven_rows(targets: list[float], layers: str, init: str, training: str) -> str:
-    """A 3-input case on 7 rows: batches of 2 or 3 leave every epoch's last batch short."""
-    rows = ", ".join(str([*x, t]) for x, t in zip(_FEATURES, targets, strict=True))
-    return (f'[data]\nfeatures = ["a", "b", "c"]\ntarget = "t"\nrows = [{rows}]\n'
+def _seven_rows(targets: list, layers: str, init: str, training: str) -> str:
+    """A 3-input case on 7 rows: batches of 2 or 3 leave every epoch's last batch short.
+    `targets`: one value per row, or a list per row (one column per output: t, u, ...)."""
+    several = isinstance(targets[0], list)
+    rows = ", ".join(str([*x, *(t if several else [t])])
+                     for x, t in zip(_FEATURES, targets, strict=True))
+    names = str(["t", "u", "v"][:len(targets[0])]).replace("'", '"') if several else '"t"'
+    return (f'[data]\nfeatures = ["a", "b", "c"]\ntarget = {names}\nrows = [{rows}]\n'
             f"[network]\ninputs = 3\nlayers = [{layers}]\n"
             f"[init]\n{init}\n[training]\n{training}\n")
 
@@ -158,6 +162,12 @@ ASYMMETRIC_CASES = {
         'kind = "random"\ndistribution = "normal"\nstd = 0.5\nseed = 11',
         'loss = "categorical_crossentropy"\nlearning_rate = 0.2\nbatch_size = 3\n'
         'order = "shuffle"\nshuffle_seed = 2\nepochs = 15'),
+    # 3-4-2 tanh, linear + MSE over two target columns (a mean over rows and outputs)
+    "two_outputs_mse": _seven_rows(
+        [[0.3, -0.5], [0.9, 0.1], [0.1, 0.6], [0.7, -0.2], [0.4, 0.8], [0.2, -0.9], [0.8, 0.3]],
+        '{ units = 4, activation = "tanh" }, { units = 2, activation = "linear" }',
+        _UNIFORM,
+        'loss = "mse"\nlearning_rate = 0.1\nbatch_size = 3\nepochs = 15'),
 }
 
 

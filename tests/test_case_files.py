@@ -134,6 +134,24 @@ MALFORMED = {
     "bad dtype": (GOOD.replace("epochs = 5", 'epochs = 5\ndtype = "float16"'), "training.dtype",
                   "unknown 'float16' (known: float32, float64)"),
     "invalid toml": (GOOD.replace("[training]", "[training"), "", "not valid TOML"),
+    "two targets, one output unit": (
+        GOOD.replace('target = "lpa"', 'target = ["lpa", "profile_score"]'), "data.target",
+        "'profile_score' is also a feature"),
+    "targets without their units": (
+        GOOD.replace('features = ["cgpa", "profile_score"]', 'features = ["cgpa"]')
+        .replace('target = "lpa"', 'target = ["profile_score", "lpa"]')
+        .replace("inputs = 2", "inputs = 1"), "network.layers[-1].units",
+        "loss 'mse' predicts one unit per target column: 2 columns ('profile_score', 'lpa'), "
+        "so the last layer needs 2 units, got 1"),
+    "class labels in two columns": (
+        GOOD.replace('features = ["cgpa", "profile_score"]', 'features = ["cgpa"]')
+        .replace('target = "lpa"', 'target = ["profile_score", "lpa"]')
+        .replace("inputs = 2", "inputs = 1").replace('loss = "mse"',
+                                                     'loss = "categorical_crossentropy"')
+        .replace('{ units = 1, activation = "linear" }', '{ units = 3, activation = "softmax" }'),
+        "data.target", "categorical_crossentropy takes one column of class labels, got 2"),
+    "empty target list": (GOOD.replace('target = "lpa"', "target = []"), "data.target",
+                          "must name at least one column"),
 }
 
 
@@ -163,3 +181,17 @@ def test_cli_reports_a_malformed_case_in_one_line_with_exit_code_2(label, write_
     assert len(lines) == 1, done.stderr  # no traceback
     assert lines[0].startswith(f"error: {path}: {field}: ")
     assert problem in lines[0]
+
+
+def test_several_target_columns_become_several_outputs(write_case):
+    text = (GOOD.replace('features = ["cgpa", "profile_score"]', 'features = ["cgpa"]')
+            .replace('target = "lpa"', 'target = ["profile_score", "lpa"]')
+            .replace("inputs = 2", "inputs = 1")
+            .replace('{ units = 1, activation = "linear" }',
+                     '{ units = 2, activation = "linear" }'))
+    case = load_case(write_case(text))
+    assert case.targets == ("profile_score", "lpa") and case.target == "profile_score, lpa"
+    np.testing.assert_array_equal(case.y, [[8, 4], [9, 5], [10, 6], [12, 7]])
+    gates = load_case("logic-gates")  # the shipped multi-label case: three sigmoid outputs, BCE
+    assert gates.targets == ("and", "or", "xor") and gates.y.shape == (4, 3)
+    np.testing.assert_array_equal(gates.y[:, 2], np.logical_xor(gates.x[:, 0], gates.x[:, 1]))
