@@ -1,4 +1,4 @@
-"""Keras 3 engine: a Sequential of Dense layers trained by `fit` with plain SGD.
+"""Keras 3 engine: a Sequential of Dense layers trained by `fit` with the case's optimizer.
 
 One module serves the TensorFlow, torch and JAX backends; which one runs was fixed by
 `KERAS_BACKEND` before this module was imported (the worker sets it from adapters.registry).
@@ -14,8 +14,12 @@ How each Trace field is obtained, and why:
   the epoch's sum dwarfs one batch's loss: on 130 one-row steps per epoch it was off from the
   reference by 5.6e-10 relative in float64 and by 0.32 in float32 (the metric: 7e-14, 1e-5).
 - step_params / step_grads (record_steps only): a callback copies the weights after every batch;
-  Keras does not expose gradients from `fit`, so they are derived from the update,
-  (before - after) / lr, which is exact for plain SGD up to rounding.
+  Keras does not expose gradients from `fit`, so for plain SGD they are derived from the update,
+  (before - after) / lr, which is exact up to rounding. Any other optimizer's update is not lr
+  times the gradient, so step_grads is then None (meta["grads_source"] says so).
+- step_state (record_steps, an optimizer with state): the same callback copies the optimizer's
+  variables, turned into the textbook's quantities (adapters.optimizers_keras).
+The optimizer, its arguments and what they mean: adapters.optimizers_keras.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from adapters.keras_feed import (
 )
 from adapters.keras_losses import RememberingLoss, make_loss, probe_loss_precision
 from adapters.keras_recording import LossCollector, StepLosses, StepRecorder
+from adapters.optimizers_keras import make as make_optimizer
+from adapters.optimizers_keras import state_variables
 from cases import layout
 from cases.model import Case
 from harness.contract import RunRequest, Trace, epoch_means
@@ -167,13 +173,18 @@ def train(request: RunRequest) -> Trace:
     group = epochs_per_fit_epoch(case.epochs, case.steps_per_epoch)
     fit_steps = group * case.steps_per_epoch  # steps of one `fit` epoch
     metric = StepLosses(loss, fit_steps)
-    optimizer = keras.optimizers.SGD(learning_rate=case.learning_rate)  # lr variable in floatx
+    # every hyperparameter passed, never a default (plain SGD: momentum 0 takes the same branch
+    # of keras/src/optimizers/sgd.py : SGD.update_step as SGD(learning_rate=...), same bits);
+    # the rate is a variable in floatx
+    optimizer, optimizer_meta = make_optimizer(case.optimizer, case.learning_rate, BACKEND, dtype)
     record = request.record_steps
     per_call = steps_per_execution(fit_steps, record)
     # TF: no XLA, as its "auto" picks on a CPU-only machine; JAX always compiles its steps.
     model.compile(optimizer=optimizer, loss=loss, metrics=[metric], steps_per_execution=per_call,
                   jit_compile=BACKEND == "jax")
-    collector = (StepRecorder(metric, case, dtype, fit_steps, variables) if record
+    plain = case.optimizer.plain
+    state = None if plain else (lambda: state_variables(optimizer, case.optimizer, variables))
+    collector = (StepRecorder(metric, case, dtype, fit_steps, variables, state) if record
                  else LossCollector(metric, case, dtype, fit_steps))
     started = time.perf_counter()
     history = model.fit(batch_stream(request), steps_per_epoch=fit_steps,
@@ -188,9 +199,10 @@ def train(request: RunRequest) -> Trace:
         history_check = history_agreement(reported, epoch_losses, group)
 
     final = {name: ops.convert_to_numpy(v.value).astype(dtype) for name, v in variables.items()}
-    step_params = step_grads = None
+    step_params = step_grads = step_state = None
     if isinstance(collector, StepRecorder):
-        step_params = collector.step_params
+        step_params, step_state = collector.step_params, collector.step_state
+    if isinstance(collector, StepRecorder) and plain:
         lr = np.float64(case.learning_rate)
         step_grads = {}
         with np.errstate(all="ignore"):  # a diverged run's inf - inf is a result, not an error
@@ -203,6 +215,7 @@ def train(request: RunRequest) -> Trace:
         final_params=final,
         step_params=step_params,
         step_grads=step_grads,
+        step_state=step_state,
         meta={
             "framework": "keras",
             "framework_version": keras.__version__,
@@ -223,9 +236,19 @@ def train(request: RunRequest) -> Trace:
             "jit_compile": bool(model.jit_compile),
             "feed": "tf.data" if BACKEND == "tensorflow" else "python generator",
             "step_losses_source": "batch-loss metric in the train step",
-            "grads_source": "derived from the update" if record else None,
+            "grads_source": _grads_source(record, plain, optimizer_meta["class"]),
+            "optimizer": optimizer_meta,
         },
     )
+
+
+def _grads_source(record: bool, plain: bool, optimizer: str) -> str | None:
+    if not record:
+        return None
+    if plain:
+        return "derived from the update"
+    return (f"not recorded: fit does not expose the gradients, and {optimizer}'s update is not "
+            "the learning rate times the gradient, so they cannot be derived from it")
 
 
 def probe(request: RunRequest, step: int):

@@ -1,11 +1,13 @@
 """Per-step recording inside Keras `fit`: each batch's own pre-update loss (a metric evaluated in
-the train step), and, when asked for, the weights after every batch (a callback).
+the train step), and, when asked for, the weights and the optimizer's state after every batch
+(a callback).
 
 Imported only inside a Keras worker, after `KERAS_BACKEND` was set (adapters.keras_engine).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -96,20 +98,54 @@ class LossCollector(keras.callbacks.Callback):
         self.epochs_done += 1
 
 
+# Textbook slot -> canonical name -> (optimizer variable, divisor to the textbook quantity)
+StateVariables = dict[str, dict[str, tuple[Any, float]]]
+
+
 class StepRecorder(LossCollector):
-    """Also copies the weights after every batch (record_steps only: it costs a sync per step)."""
+    """Also copies the weights after every batch (record_steps only: it costs a sync per step),
+    and the optimizer's state when `optimizer_state` is given: called once the optimizer exists
+    (after the first step: `fit` builds it), it names the variables to copy
+    (adapters.optimizers_keras.state_variables)."""
 
     def __init__(self, metric: StepLosses, case: Case, dtype: str, per_epoch: int,
-                 variables: dict[str, Any]) -> None:
+                 variables: dict[str, Any],
+                 optimizer_state: Callable[[], StateVariables] | None = None) -> None:
         super().__init__(metric, case, dtype, per_epoch)
         self.variables = variables
         self.step_params = {name: np.empty((case.steps, *tuple(v.shape)), dtype=dtype)
                             for name, v in variables.items()}
+        self.optimizer_state = optimizer_state
+        self.state_variables: StateVariables | None = None
+        self.raw_state: dict[str, dict[str, np.ndarray]] = {}  # the variables' own values
         self.step = 0
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if BACKEND == "jax":  # JAX keeps the training state outside the variables until synced
+        # JAX keeps the training state (optimizer variables included) outside the variables
+        # until synced (keras/src/backend/jax/trainer.py : JAXTrainer.jax_state_sync)
+        if BACKEND == "jax":
             self.model.jax_state_sync()
         for name, variable in self.variables.items():
             self.step_params[name][self.step] = ops.convert_to_numpy(variable.value)
+        if self.optimizer_state is not None:
+            if self.state_variables is None:
+                self.state_variables = self.optimizer_state()
+                self.raw_state = {slot: {name: np.empty_like(self.step_params[name])
+                                         for name in held}
+                                  for slot, held in self.state_variables.items()}
+            for slot, held in self.state_variables.items():
+                for name, (variable, _) in held.items():
+                    self.raw_state[slot][name][self.step] = ops.convert_to_numpy(variable.value)
         self.step += 1
+
+    @property
+    def step_state(self) -> dict[str, dict[str, np.ndarray]] | None:
+        """Slot -> name -> (steps, *shape) in the textbook's terms (the raw values over their
+        divisor, in float64, rounded once to the run's dtype); None without optimizer state."""
+        if not self.state_variables:
+            return None
+        with np.errstate(all="ignore"):  # a diverged run's state is a result too
+            return {slot: {name: (self.raw_state[slot][name].astype(np.float64) / divisor)
+                           .astype(self.raw_state[slot][name].dtype)
+                           for name, (_, divisor) in held.items()}
+                    for slot, held in self.state_variables.items()}

@@ -1,8 +1,8 @@
 """The Keras engine's staged probe: one step of adapters.keras_engine's `fit`, stage by stage.
 
 The model, loss object and optimizer are made exactly as `train` makes them (build_model,
-make_loss after set_floatx, SGD with the case's rate). From `request.params`, on step `step`'s
-batch:
+make_loss after set_floatx, the case's optimizer from adapters.optimizers_keras). From
+`request.params`, on step `step`'s batch:
 - each layer's pre-activation and activation: Dense.call's own ops (keras/src/layers/core/
   dense.py: Dense.call: ops.matmul, ops.add, then the activation), layer by layer;
 - the loss and the gradients: the backend's autodiff of the same loss object applied to the
@@ -12,7 +12,8 @@ batch:
   (keras/src/backend/tensorflow/nn.py: _get_logits), as its gradient then never reaches the
   prediction;
 - the update: `train_on_batch`, the same compiled train step `fit` runs, parameters after
-  minus before.
+  minus before: the optimizer's first step, from fresh state (the state before step `step` is
+  not carried into a probe, as reference/staged.py : step_stages does for the reference).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 from keras import ops
 
 from adapters.keras_losses import make_loss
+from adapters.optimizers_keras import make as make_optimizer
 from harness.contract import RunRequest
 from harness.contract.probe import StageTrace, step_batch
 
@@ -61,8 +63,8 @@ def probe(request: RunRequest, step: int, build_model: Callable, variables: Call
     grads = {names[id(v)]: _array(g, dtype) for v, g in zip(model.trainable_variables, grads,
                                                               strict=True)}
     before = {n: _array(v.value, dtype) for n, v in named.items()}
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=case.learning_rate), loss=loss,
-                  jit_compile=BACKEND == "jax")
+    optimizer, optimizer_meta = make_optimizer(case.optimizer, case.learning_rate, BACKEND, dtype)
+    model.compile(optimizer=optimizer, loss=loss, jit_compile=BACKEND == "jax")
     model.train_on_batch(x_np, y_np)
     after = {n: _array(v.value, dtype) for n, v in named.items()}
     return StageTrace(
@@ -72,8 +74,10 @@ def probe(request: RunRequest, step: int, build_model: Callable, variables: Call
         updates={n: after[n] - before[n] for n in named},
         meta={"engine": f"keras-{BACKEND}", "framework": "keras",
               "framework_version": keras.__version__, "backend": BACKEND,
-              "gradients": _SOURCES[BACKEND], "update": "Model.train_on_batch (fit's train step)",
-              "loss_reads_logits": grad_prediction is None},
+              "gradients": _SOURCES[BACKEND],
+              "update": (f"Model.train_on_batch (fit's train step): {optimizer_meta['class']}'s "
+                         "first step, from fresh state"),
+              "optimizer": optimizer_meta, "loss_reads_logits": grad_prediction is None},
     )
 
 

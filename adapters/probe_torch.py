@@ -1,9 +1,11 @@
 """The torch engine's staged probe: one step of adapters.torch_engine's training, stage by stage.
 
 The same nn.Linear layers, activations, loss functions (torch_engine.LOSSES, read at call time,
-so whatever the engine trains with is what is probed) and torch.optim.SGD as `train`, from
-`request.params`, on the one batch of step `step`. Gradients are torch autograd's `.grad`;
-the update is what `optimizer.step()` changed.
+so whatever the engine trains with is what is probed) and torch.optim optimizer (made by
+adapters.optimizers_torch, as `train` makes it) as `train`, from `request.params`, on the one
+batch of step `step`. Gradients are torch autograd's `.grad`; the update is what
+`optimizer.step()` changed: the optimizer's first step, from fresh state (the state before step
+`step` is not carried into a probe, as reference/staged.py : step_stages does for the reference).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from adapters import optimizers_torch
 from cases import layout
 from harness.contract import RunRequest
 from harness.contract.probe import StageTrace, step_batch
@@ -38,7 +41,8 @@ def probe(request: RunRequest, step: int, torch_engine: ModuleType) -> StageTrac
                 named[layout.bias(index)] = (linear.bias, False)
             layers.append(linear)
             fan_in = spec.units
-    optimizer = torch.optim.SGD([p for p, _ in named.values()], lr=case.learning_rate)
+    optimizer, optimizer_meta = optimizers_torch.make(case.optimizer, case.learning_rate,
+                                                      [p for p, _ in named.values()])
     loss_fn = torch_engine.LOSSES[case.loss]
 
     rows = torch.from_numpy(step_batch(request, step))
@@ -67,7 +71,9 @@ def probe(request: RunRequest, step: int, torch_engine: ModuleType) -> StageTrac
         grads=grads,
         updates={n: after[n] - before[n] for n in named},
         meta={"engine": "torch", "framework": "torch", "framework_version": torch.__version__,
-              "gradients": "torch autograd (.grad)", "update": "torch.optim.SGD.step()"},
+              "gradients": "torch autograd (.grad)",
+              "update": f"{optimizer_meta['class']}.step(), its first, from fresh state",
+              "optimizer": optimizer_meta},
     )
 
 

@@ -1,7 +1,8 @@
-"""PyTorch engine: nn.Linear layers and torch.optim.SGD over the harness's batches.
+"""PyTorch engine: nn.Linear layers and the case's torch.optim optimizer over the harness's batches.
 
 Parameters arrive and leave in the canonical layout (`W{l}` is (inputs, units)); nn.Linear keeps
-its weight as (units, inputs), so this module transposes at both edges and nowhere else.
+its weight as (units, inputs), so this module transposes at both edges and nowhere else (the
+optimizer's state included). The optimizer and its arguments: adapters.optimizers_torch.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from adapters import optimizers_torch
 from cases import layout
 from harness.contract import RunRequest, Trace, epoch_means
+from reference.optimizers import slots
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -74,7 +77,7 @@ def probe_precision(dtype: str) -> str:
 
 
 def train(request: RunRequest) -> Trace:
-    """Plain torch.optim.SGD over `request.batches`, in the request's dtype."""
+    """The case's torch.optim optimizer over `request.batches`, in the request's dtype."""
     determinism = _apply_determinism()
     case = request.case
     dtype = DTYPES[request.dtype]
@@ -91,7 +94,10 @@ def train(request: RunRequest) -> Trace:
     model = nn.ModuleList(layers)
     activations = [ACTIVATIONS[spec.activation] for spec in case.layers]
     loss_fn = LOSSES[case.loss]
-    optimizer = torch.optim.SGD(model.parameters(), lr=case.learning_rate)  # never the default
+    # every hyperparameter passed, never a default (plain SGD: momentum, dampening and decay 0
+    # take the same path in torch/optim/sgd.py : _single_tensor_sgd as SGD(lr=...), same bits)
+    optimizer, optimizer_meta = optimizers_torch.make(case.optimizer, case.learning_rate,
+                                                      list(model.parameters()))
 
     # Canonical name -> (parameter, whether it is stored transposed)
     named: dict[str, tuple[nn.Parameter, bool]] = {}
@@ -107,6 +113,9 @@ def train(request: RunRequest) -> Trace:
     shapes = {n: (case.steps, *request.params[n].shape) for n in named} if record else {}
     step_params = {n: torch.empty(shape, dtype=dtype) for n, shape in shapes.items()}
     step_grads = {n: torch.empty(shape, dtype=dtype) for n, shape in shapes.items()}
+    # slot -> name -> (steps, *shape): the optimizer's state after each step (none for plain SGD)
+    step_state = {slot: {n: torch.empty(shape, dtype=dtype) for n, shape in shapes.items()}
+                  for slot in slots(case.optimizer)} if record else {}
 
     step = 0
     started = time.perf_counter()
@@ -126,6 +135,12 @@ def train(request: RunRequest) -> Trace:
                     for name, (param, transposed) in named.items():
                         step_params[name][step] = param.T if transposed else param
                         step_grads[name][step] = param.grad.T if transposed else param.grad
+                        # each state tensor has its parameter's shape (torch/optim/adam.py :
+                        # Adam._init_group, `torch.zeros_like(p, ...)`; sgd.py clones the grad):
+                        # (units, inputs) for a weight, transposed like the parameter
+                        held = optimizers_torch.state(optimizer, case.optimizer, param)
+                        for slot, value in held.items():
+                            step_state[slot][name][step] = value.T if transposed else value
             step += 1
     elapsed = time.perf_counter() - started
 
@@ -142,6 +157,8 @@ def train(request: RunRequest) -> Trace:
         final_params={n: canonical(p, t) for n, (p, t) in named.items()},
         step_params={n: a.numpy() for n, a in step_params.items()} if record else None,
         step_grads={n: a.numpy() for n, a in step_grads.items()} if record else None,
+        step_state={slot: {n: a.numpy() for n, a in values.items()}
+                    for slot, values in step_state.items()} if step_state else None,
         meta={
             "framework": "torch",
             "framework_version": torch.__version__,
@@ -149,6 +166,7 @@ def train(request: RunRequest) -> Trace:
             "device": "cpu",
             "determinism": determinism,
             "train_seconds": elapsed,
+            "optimizer": optimizer_meta,
         },
     )
 

@@ -166,7 +166,11 @@ def test_arrays_are_in_the_requested_dtype_and_meta_says_what_was_computed(
 # -- per-step recording --------------------------------------------------------------------------
 
 def test_steps_are_recorded_when_asked(runs: ContractRuns) -> None:
+    # regression trains with plain SGD: every engine that holds gradients records them, and no
+    # engine records optimizer state (there is none). Optimizers with state, where Keras `fit`
+    # records no gradients: test_optimizer_engines.
     trace, case = runs.trace("recorded"), runs.case("recorded")
+    assert trace.step_state is None, f"{runs.engine}: step_state for plain SGD"
     groups = {"step_params": trace.step_params}
     if runs.engine not in NO_STEP_GRADS:
         groups["step_grads"] = trace.step_grads
