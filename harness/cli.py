@@ -20,6 +20,7 @@ from adapters.registry import ENGINES, UnknownEngine, get_engine
 from cases.loader import CaseError, case_names, load_case
 from cases.model import DTYPES
 from harness import options
+from harness.fuzz.command import register as register_fuzz
 from harness.judge.expectations import DEFAULT_PATH as DEFAULT_EXPECTATIONS
 from harness.options import UsageError, positive_number, whole_number
 from harness.outcome import RunStatus
@@ -112,8 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--jobs", type=whole_number(1), default=None, metavar="N",
                       help="runs at once (default: the number of cores)")
     _limits(comp)
-    comp.add_argument("--quiet", action="store_true", help="no progress display")
+    options.add_ci_options(comp)  # --quiet, --junit FILE
     comp.set_defaults(handler=cmd_compare)
+    register_fuzz(commands, comp)  # `fuzz`, and `--ray` for compare
 
     chk = commands.add_parser(
         "check", help="check a learner's own backpropagation against textbook SGD",
@@ -134,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--no-asymmetric", action="store_true",
                      help="do not add the seeded asymmetric start for symmetric cases")
     _limits(chk)
+    options.add_ci_options(chk)
     chk.set_defaults(handler=cmd_check)
 
     bench = commands.add_parser(
@@ -201,9 +204,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from harness import ci
     from harness.compare import run_compare
     from harness.judge.expectations import load_expectations
-    from harness.progress import Progress
     from harness.report import write_report
     from harness.run.matrix import installed_engines
     from harness.terminal import format_summary
@@ -226,8 +229,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     expectations = load_expectations(path) if path is not None else []
     out = options.output_folder(args.out)
     with options.locked(out):
-        total = len(cases) * len(dtypes) * len({"reference", *engines})
-        with Progress(total, quiet=args.quiet) as progress:
+        with ci.Progress.for_matrix(cases, engines, dtypes, args.quiet) as progress:
             run = run_compare(cases, engines, dtypes, record_steps=args.record_steps,
                               expectations=expectations, workers=args.jobs,
                               timeout=args.timeout, memory_limit_mb=args.memory_limit,
@@ -240,6 +242,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             import shutil
 
             shutil.rmtree(staging, ignore_errors=True)
+    ci.compare_junit(args, run)
     print(format_summary(run))
     print(f"\nreport: {paths['md']} (also parity.html, parity.json, parity.csv and plots in "
           f"{out}/)")
@@ -247,12 +250,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from harness.check import run_check
+    from harness import ci
 
     get_engine(options.learner_file("TARGET", args.target))
     cases = [load_case(c) for c in options.no_repeats("--case", args.case or ["regression"])]
-    diagnoses, failed = run_check(args.target, cases, args.dtype, not args.no_asymmetric,
-                                  args.timeout, memory_limit_mb=args.memory_limit)
+    diagnoses, failed = ci.check_runs(args, cases)  # progress shown, --junit written
     for result in failed:
         print(f"{result.job.label}: {result.status}: {result.message}", file=sys.stderr)
     for diagnosis in diagnoses:

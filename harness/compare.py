@@ -12,6 +12,7 @@ from harness.judge.explain import explain
 from harness.judge.findings import headline_findings
 from harness.judge.matrix import CompareRun, judge_matrix
 from harness.judge.noise import NoiseFloors
+from harness.run import ray_executor
 from harness.run.environment import environment
 from harness.run.matrix import run_matrix
 from harness.run.pool import WorkerPool
@@ -31,6 +32,7 @@ def run_compare(cases: list[Case], engines: list[str], dtypes: list[str], *,
     (`explain_failures`); `probe_step`: probe that step on every engine as well."""
     floors = NoiseFloors()
     floors.prefetch(cases, dtypes, record_steps)  # NumPy in this process while engines train
+    pool = pool if pool is not None else ray_executor.active()  # `--ray`: Ray tasks
     own = pool is None
     pool = pool if pool is not None else WorkerPool(memory_limit_mb, warm=warm)
     try:

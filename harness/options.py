@@ -59,6 +59,31 @@ def positive_number(text: str) -> float:
 positive_number.__name__ = "positive number"
 
 
+def junit_file(text: str) -> Path:
+    """argparse type: where --junit writes: not a folder, in a folder that takes files (a missing
+    folder is made when the file is written)."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{quoted(text)} is a folder: name the XML file")
+    folder = next((p for p in path.absolute().parents if p.exists()), None)
+    if folder is not None and not (folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)):
+        raise argparse.ArgumentTypeError(f"cannot write into {quoted(folder)}")
+    return path
+
+
+junit_file.__name__ = "JUnit file"
+
+
+def add_ci_options(command: argparse.ArgumentParser) -> None:
+    """--quiet and --junit FILE: what a CI job asks of a command besides its own output."""
+    command.add_argument("--quiet", action="store_true",
+                         help="no progress (by default a bar on a terminal, otherwise one line "
+                              "per finished run on stderr)")
+    command.add_argument("--junit", type=junit_file, default=None, metavar="FILE",
+                         help="also write JUnit XML for CI: one test case per result, a failure "
+                              "for each that makes the exit code 1")
+
+
 def no_repeats(option: str, values: list[str]) -> list[str]:
     """The values in order; a value given twice is refused (it would run, or count, twice)."""
     seen: set[str] = set()

@@ -72,9 +72,13 @@ class Update:
         # Adam.update_step) and the weight decay (keras/src/backend/tensorflow/optimizer.py :
         # _apply_weight_decay). Adam's moment updates multiply by `1 - beta` as a Python float,
         # exactly, so the betas there stay exact.
+        # RMSprop's momentum is multiplied as a Python float (rmsprop.py : RMSprop.update_step):
+        # exact, so only SGD's is rounded.
         self.cast = {key: float(np.float32(value)) if rounded else value for key, value in (
             ("momentum", spec.momentum), ("beta_1", spec.beta_1), ("beta_2", spec.beta_2),
             ("weight_decay", spec.weight_decay))}
+        if spec.name == "rmsprop":
+            self.cast["momentum"] = spec.momentum
         c = self.const
         self.lr = c(learning_rate)
         self.mu, self.wd = c(self.cast["momentum"]), c(self.cast["weight_decay"])

@@ -25,7 +25,7 @@ STAGES: list[tuple[str, ...]] = [
     ("harness.judge",),                            # traces -> verdicts and findings
     ("harness.report", "harness.check"),           # verdicts -> reports; a learner's diagnosis
     ("harness.compare", "harness.progress", "harness.bench", "harness.cli", "harness.__main__",
-     "harness"),                                   # the commands on top
+     "harness.fuzz", "harness"),                   # the commands on top
 ]
 
 

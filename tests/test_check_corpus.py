@@ -13,6 +13,7 @@ from functools import cache
 
 from harness.check.diagnose import Diagnosis
 from harness.check.findings import LOSS, RelationKind, distinct_mistakes
+from harness.check.phrases import optimizer_name
 from tests.learners.corpus import Learner, checked, corpus
 
 HANDOVER = ("layout", "precision:float32", "returned:start", "epoch_mean")
@@ -154,7 +155,8 @@ def test_the_verdict_and_every_line_agree():
             # a diagnosis that agrees lists no departure; one that departs lists why
             assert d.agrees == (d.departures == []), d.text()
             if d.agrees and d.steps is not None:
-                assert "every step's update agrees with textbook SGD" in d.lines, d.text()
+                said = f"every step's update agrees with textbook {optimizer_name(d.optimizer)}"
+                assert said in d.lines, d.text()
 
 
 def test_a_hypothesis_is_named_only_where_the_learner_makes_that_mistake():

@@ -51,12 +51,15 @@ def written(run: CompareRun, tmp_path_factory: pytest.TempPathFactory) -> dict[s
 
 
 def test_every_kind_of_file_is_written(written: dict[str, Path]) -> None:
-    assert set(written) == {"md", "html", "json", "csv", *(f"png:{c}" for c in CASES)}
+    assert set(written) == {"md", "html", "json", "csv", *(f"png:{c}" for c in CASES),
+                            *(f"deviation:{c}" for c in CASES)}
     for kind, path in written.items():
         assert path.is_file() and path.stat().st_size > 0, kind
     for case in CASES:
         assert written[f"png:{case}"].name == f"{case}.png"
-        assert written[f"png:{case}"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert written[f"deviation:{case}"].name == f"{case}.deviation.png"
+        for kind in ("png", "deviation"):
+            assert written[f"{kind}:{case}"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_html_is_self_contained(written: dict[str, Path]) -> None:
@@ -64,8 +67,9 @@ def test_html_is_self_contained(written: dict[str, Path]) -> None:
     for forbidden in ("http://", "https://", "<link", "<script src", 'src="http'):
         assert forbidden not in page.lower(), forbidden
     # Every src is an inline image; nothing is fetched from anywhere.
-    assert re.findall(r'src="([^"]{0,22})', page) == ["data:image/png;base64,"] * len(CASES)
-    assert page.count("data:image/png;base64,") >= len(CASES)
+    # Two plots per case: the deviations and the losses.
+    assert re.findall(r'src="([^"]{0,22})', page) == ["data:image/png;base64,"] * 2 * len(CASES)
+    assert page.count("data:image/png;base64,") >= 2 * len(CASES)
 
 
 def test_html_holds_the_colored_summary_table(written: dict[str, Path]) -> None:
@@ -136,6 +140,8 @@ def test_markdown_summary_and_findings(run: CompareRun, written: dict[str, Path]
         for sentence in run.findings[case]:
             assert f"- {sentence}" in text
         assert f"![epoch losses of every engine on {case}]({case}.png)" in text
+        assert (f"![deviation of every engine from the reference on {case}]"
+                f"({case}.deviation.png)") in text
     # The failing comparisons are shown in full, with how to reproduce them.
     assert "tensor-likes are not close!" in text
     assert "reproduce: python -m harness compare --case regression --engine seed-notebook" in text

@@ -4,9 +4,10 @@ Stages, coarse to fine: the epoch losses; what the learner hands over (its weigh
 precision of its numbers, whether it returns what its callback saw: `handover`); the first step
 whose loss or parameters part from the reference's trajectory; then every step's own update,
 judged from the learner's own parameters before that step at the scale of the parameter
-(`steps`), and for the steps that depart, the known mistake that reproduces them (`explain`).
-The steps after the learner's parameters stop being finite numbers are not judged: nothing
-relates to nan.
+(`steps`), and for the steps that depart, the known mistake that reproduces them (`explain`;
+under a stateful optimizer, `optimizer`, which also says where the optimizer state and the
+gradients the callback handed over first part from the textbook's). The steps after the
+learner's parameters stop being finite numbers are not judged: nothing relates to nan.
 
 With per-step data, the verdict is the steps' (and the handover's, and the epoch means'): a
 trajectory that parts from the reference's only by rounding, while every step agrees, is the
@@ -16,11 +17,13 @@ order of the arithmetic, not a mistake. A `Diagnosis` is data; its words are `wo
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
+from adapters.user_engine import OWN_STATE, STATE_ALIASES
 from cases.model import Case
-from harness.check import handover, words
+from harness.check import handover, optimizer, words
 from harness.check.explain import step_findings, unjudged
 from harness.check.findings import DiagnosisData, EpochDifference
 from harness.check.relations import relate_epoch_losses
@@ -29,7 +32,8 @@ from harness.contract import RunRequest, Trace
 from harness.judge.closeness import check, mismatches, tolerance_for
 from harness.judge.verdict import find_first_divergence
 
-GRADS_NOTE = "grads_note"  # the engine's meta key for a note on the callback's grads
+# the engine's meta keys for notes on the callback's grads and optimizer state
+NOTES = ("grads_note", "state_note")
 
 
 @dataclass
@@ -55,7 +59,8 @@ class Diagnosis(DiagnosisData):
 
 def diagnose(case: Case, request: RunRequest, learner: Trace, reference: Trace, engine: str,
              start: str) -> Diagnosis:
-    """Compare a learner's trace (and per-step data, if any) with textbook SGD."""
+    """Compare a learner's trace (and per-step data, if any) with textbook SGD, or with the
+    case's optimizer (reference/optimizers.py) when it is not plain SGD."""
     tolerance = tolerance_for(case, request.dtype)
     epochs = check("epoch_losses", learner.epoch_losses, reference.epoch_losses, tolerance)
     finals = [check(f"final {n}", learner.final_params[n], v, tolerance)
@@ -63,9 +68,9 @@ def diagnose(case: Case, request: RunRequest, learner: Trace, reference: Trace, 
     diagnosis = Diagnosis(engine, case.name, request.dtype, start,
                           finals_agree=all(f.passed for f in finals), total_steps=case.steps,
                           steps_per_epoch=case.steps_per_epoch,
-                          learning_rate=case.learning_rate)
-    if learner.meta.get(GRADS_NOTE):
-        diagnosis.notes.append(str(learner.meta[GRADS_NOTE]))
+                          learning_rate=case.learning_rate,
+                          optimizer=None if case.optimizer.plain else case.optimizer)
+    diagnosis.notes += [str(learner.meta[key]) for key in NOTES if learner.meta.get(key)]
     if not epochs.passed:
         bad = np.flatnonzero(mismatches(learner.epoch_losses, reference.epoch_losses,
                                         tolerance.atol, tolerance.rtol))
@@ -92,8 +97,11 @@ def _judge(case: Case, request: RunRequest, learner: Trace, reference: Trace,
     diagnosis.precision = handover.lower_precision(request.dtype, params)
     diagnosis.returned = handover.returned(start, params, final)
     tolerance = tolerance_for(case, request.dtype)
-    diagnosis.divergence = find_first_divergence(replace(learner, step_params=params), reference,
-                                                 tolerance, case.steps_per_epoch)
+    # the trajectory of the loss and the parameters (the callback's state is the learner's own,
+    # in its own form: `partings` judges it)
+    diagnosis.divergence = find_first_divergence(
+        replace(learner, step_params=params, step_state=None), reference, tolerance,
+        case.steps_per_epoch)
     finite = np.ones(case.steps, dtype=bool)
     for value in params.values():
         finite &= np.all(np.isfinite(value.reshape(case.steps, -1)), axis=1)
@@ -104,8 +112,18 @@ def _judge(case: Case, request: RunRequest, learner: Trace, reference: Trace,
     dtype = diagnosis.precision or request.dtype
     run = RunSteps(case, request, count)
     judged = judge_steps(case, run, before, after, dtype)
+    grads = None if learner.step_grads is None else handover.apply_layouts(
+        diagnosis.layouts, {k: np.asarray(v[:count], np.float64) for k, v in
+                            learner.step_grads.items()})
     diagnosis.steps = step_findings(case, run, judged, np.asarray(
-        learner.step_losses[:count], dtype=np.float64), dtype)
+        learner.step_losses[:count], dtype=np.float64), dtype,
+        None if case.optimizer.plain else partial(optimizer.explain, own=grads, dtype=dtype))
+    if judged.optimizer is not None and diagnosis.step_departures:
+        aliases = STATE_ALIASES["adam" if case.optimizer.name == "adamw" else case.optimizer.name]
+        state = {key[len(OWN_STATE):]: (aliases[key[len(OWN_STATE):]], handover.apply_layouts(
+            diagnosis.layouts, values)) for key, values in (learner.step_state or {}).items()
+            if key.startswith(OWN_STATE) and key[len(OWN_STATE):] in aliases}
+        diagnosis.partings = optimizer.partings(judged, state, grads)
     for name in params:
         steps = np.flatnonzero(unjudged(judged, name))
         if steps.size:

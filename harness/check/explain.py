@@ -11,6 +11,7 @@ reproduces a step, the closest is named with the share of the departure it leave
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -20,7 +21,6 @@ from cases.model import Case
 from harness.check import catalogue
 from harness.check.findings import (
     AGREEING,
-    FITTED,
     Hypothesis,
     Relation,
     RelationKind,
@@ -42,12 +42,11 @@ class Candidate:
     residual: np.ndarray  # (steps tried,) the share of the departure left unexplained
     covered: int  # departing steps of this parameter it reproduces
     mean_residual: float  # over the departing steps of this parameter
-    key: tuple = ()  # the mistake without its fitted number: the same across parameters
 
-    def __post_init__(self) -> None:
-        h = self.hypothesis
-        self.key = (h.source, h.change, h.through, h.layers, h.activation, h.derivative,
-                    h.shift, h.batch, h.nominal, h.other, h.index, h.other_updated)
+    @property
+    def key(self) -> Hypothesis:
+        """The mistake without its fitted number: the same across parameters."""
+        return self.hypothesis.key
 
 
 def _norm(values: np.ndarray) -> np.ndarray:
@@ -122,8 +121,16 @@ def explain(case: Case, run: RunSteps, judged: Judged, steps: np.ndarray) -> Exp
         if departing.any():
             per_name[name] = (departing, _candidates(case, name, judged, steps, departing,
                                                      gradients, hypotheses, sizes))
+    return choose(judged, steps, per_name)
+
+
+def choose(judged: Judged, steps: np.ndarray,
+           per_name: dict[str, tuple[np.ndarray, list[Candidate]]]) -> Explained:
+    """Each parameter's relation at each of `steps` it departs at, from its candidates
+    (parameter -> (departing among `steps`, candidates)): what reproduces the most."""
+    result: Explained = {name: {} for name in judged.before}
     # how many departing steps each mistake reproduces, over every parameter
-    score: dict[tuple, int] = {}
+    score: dict[Hypothesis, int] = {}
     for _, candidates in per_name.values():
         for c in candidates:
             score[c.key] = score.get(c.key, 0) + c.covered
@@ -133,14 +140,14 @@ def explain(case: Case, run: RunSteps, judged: Judged, steps: np.ndarray) -> Exp
 
 
 def _relations(name: str, judged: Judged, steps: np.ndarray, departing: np.ndarray,
-               candidates: list[Candidate], score: dict[tuple, int]) -> dict[int, Relation]:
+               candidates: list[Candidate], score: dict[Hypothesis, int]) -> dict[int, Relation]:
     ordered = sorted(candidates, key=lambda c: (-c.covered, -score[c.key], c.rank))
     chosen = ordered[0] if ordered and ordered[0].covered else None
     also = None
     if chosen is not None:
         also = next((c for c in ordered[1:] if c.covered == chosen.covered
                      and score[c.key] == score[chosen.key] and c.key != chosen.key
-                     and c.hypothesis.change not in FITTED
+                     and not c.hypothesis.fitted
                      and c.hypothesis.mistakes <= chosen.hypothesis.mistakes
                      and np.array_equal(c.exact & departing, chosen.exact & departing)), None)
     means = [c.mean_residual for c in candidates]
@@ -198,9 +205,11 @@ def _chunks(case: Case, steps: np.ndarray) -> list[np.ndarray]:
     return [steps[i:i + size] for i in range(0, len(steps), size)]
 
 
-def step_findings(case: Case, run: RunSteps, judged: Judged, losses: np.ndarray, dtype: str
-                  ) -> list[StepFinding]:
-    """A StepFinding per judged step."""
+def step_findings(case: Case, run: RunSteps, judged: Judged, losses: np.ndarray, dtype: str,
+                  explainer: Callable[..., Explained] | None = None) -> list[StepFinding]:
+    """A StepFinding per judged step. `explainer(case, run, judged, steps)` explains the
+    departing steps, all at once (a stateful optimizer's: harness.check.optimizer.explain);
+    by default this module's catalogue of backpropagation mistakes, in chunks."""
     count = len(run.sizes)
     # a loss that is not a number agrees only with a textbook loss that is not one either
     loss_ok = ~mismatches(losses, judged.expected_loss, 1e-300, loss_rtol(dtype)) & (
@@ -209,8 +218,10 @@ def step_findings(case: Case, run: RunSteps, judged: Judged, losses: np.ndarray,
     for name in judged.before:
         departing |= departs(judged, name)
     explained: Explained = {name: {} for name in judged.before}
-    for steps in _chunks(case, np.flatnonzero(departing)):
-        for name, found in explain(case, run, judged, steps).items():
+    chunks = ([np.flatnonzero(departing)] if explainer else
+              _chunks(case, np.flatnonzero(departing)))
+    for steps in chunks:
+        for name, found in (explainer or explain)(case, run, judged, steps).items():
             explained[name].update(found)
     result = []
     for step in range(count):

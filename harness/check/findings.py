@@ -4,17 +4,18 @@ its textbook value, per step, and for the whole run.
 A `Hypothesis` is one known mistake (or two at once: a wrong gradient `Source` and a `Change` made
 to it), with the numbers it was fitted with; a `Relation` says how one value relates to the
 textbook value (agrees, reproduced by a hypothesis, only approached by one, not a number). The
-words are `harness.check.words`'s alone. Grouping steps and listing distinct departures compare
-relations with their per-step numbers dropped (`same_mistake`), never sentences, so rewording a
-sentence cannot change which steps count as the same mistake.
+words are `harness.check.words`'s alone. Grouping steps (`grouping`) and listing distinct
+departures compare relations with their per-step numbers dropped (`same_mistake`), never
+sentences, so rewording a sentence cannot change which steps count as the same mistake.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum, auto
-from itertools import groupby
 
+from cases.model import Optimizer
+from harness.check.slips import ESTIMATED, Parting, Slip
 from harness.judge.verdict import FirstDivergence
 
 LOSS = "loss"  # the key of the step loss among a step's mistakes (parameters go by their names)
@@ -31,6 +32,7 @@ class Source(Enum):
     FIRST_ROW_ALONE = auto()  # the first row of each batch only, as if it were the whole batch
     BIAS_ALL_UNITS = auto()  # a bias gradient summed over the units as well as the rows
     BIAS_UNITS_AXIS = auto()  # a bias gradient summed over the units instead of the rows
+    OWN_GRADIENT = auto()  # the learner's own gradient (callback grads=), not the textbook's
 
 
 class Change(Enum):
@@ -76,17 +78,41 @@ class Hypothesis:
     other: str | None = None  # STARTS_FROM_OTHER, OTHER_PARAMETER_UPDATE: the other parameter
     index: tuple[int, ...] | None = None  # its element (None: the whole of it)
     other_updated: bool | None = None  # STARTS_FROM_OTHER: its value after its own update?
+    # an optimizer's update rule (harness.check.slips): what it does instead, for which of the
+    # case's `optimizer` (its name), on which state slots or hyperparameter (`constant`), with
+    # the learner's `value` of it (estimated) next to the case's (`expected`)
+    slip: Slip | None = None
+    optimizer: str | None = None
+    slots: tuple[str, ...] = ()
+    constant: str | None = None
+    value: float | None = None
+    expected: float | None = None
 
     @property
     def mistakes(self) -> int:
         """How many mistakes at once: hypotheses with fewer are preferred."""
-        return (self.source is not Source.TEXTBOOK) + (self.change is not Change.AS_IS)
+        return ((self.source is not Source.TEXTBOOK) + (self.change is not Change.AS_IS)
+                + (self.slip is not None))
+
+    @property
+    def fitted(self) -> bool:
+        """Is its number fitted to the run (it fits whatever it is fitted to)?"""
+        return self.change in FITTED or self.slip in ESTIMATED
+
+    @property
+    def key(self) -> Hypothesis:
+        """The mistake without its fitted numbers: the same for every parameter."""
+        return Hypothesis(**{**self.__dict__, "factor": None, "value": None})
 
     @property
     def family(self) -> str:
         """A short name of what it says, for tests and tables: `derivative:tanh:one_minus_a`,
         `stale`, `sign`, `momentum`, `stale+transposed`..."""
         parts = []
+        if self.slip is not None:
+            parts.append(":".join(["optimizer", self.slip.name.lower(), *(
+                ["+".join(self.slots)] if self.slots else []), *(
+                [self.constant] if self.constant else [])]))
         if self.source is Source.DERIVATIVE:
             parts.append(f"derivative:{self.activation}:{self.derivative}")
         elif self.source is not Source.TEXTBOOK:
@@ -163,47 +189,6 @@ class StepFinding:
                         if not r.agrees]
 
 
-@dataclass(frozen=True)
-class StepGroup:
-    """Consecutive steps that make the same mistakes or agree (`sample`: the first step that
-    departs, or the first step when none does; `departing`: how many depart)."""
-
-    first: int
-    last: int
-    sample: StepFinding
-    departing: int
-
-
-def group_steps(findings: list[StepFinding]) -> list[StepGroup]:
-    """Runs of consecutive steps with the same mistakes, in step order. A step that agrees does
-    not end a run of departing steps: a mistake that makes no difference at some steps (a relu
-    mask when every unit is active) is one mistake, said once with how often it showed."""
-    groups: list[StepGroup] = []
-    for departs, run in groupby(findings, key=lambda f: not f.agrees):
-        members = list(run)
-        if not departs:
-            groups.append(StepGroup(members[0].step, members[-1].step, members[0], 0))
-            continue
-        for _, same in groupby(members, key=lambda f: tuple(f.mistakes())):
-            alike = list(same)
-            groups.append(StepGroup(alike[0].step, alike[-1].step, alike[0], len(alike)))
-    return _absorb_agreeing(groups)
-
-
-def _absorb_agreeing(groups: list[StepGroup]) -> list[StepGroup]:
-    """Merge `A, agree, A` into one group of A (counting only A's steps as departing)."""
-    merged: list[StepGroup] = []
-    for group in groups:
-        if (len(merged) >= 2 and merged[-1].departing == 0 and merged[-2].departing
-                and group.departing and group.sample.mistakes() == merged[-2].sample.mistakes()):
-            merged.pop()
-            before = merged.pop()
-            group = StepGroup(before.first, group.last, before.sample,
-                              before.departing + group.departing)
-        merged.append(group)
-    return merged
-
-
 def distinct_mistakes(findings: list[StepFinding]) -> list[tuple[str, Relation]]:
     """Every different mistake of any step, once, in the order first made."""
     return list(dict.fromkeys(m for f in findings for m in f.mistakes()))
@@ -261,6 +246,10 @@ class DiagnosisData:
     # parameter -> (first step, how many steps) whose textbook update was not a number while the
     # learner's was: not judged (and not a departure)
     unjudged: dict[str, tuple[int, int]] = field(default_factory=dict)
+    optimizer: Optimizer | None = None  # the case's, when not plain SGD: the textbook it is held to
+    # where the learner's own optimizer state and gradients (callback state=, grads=) first part
+    # from the textbook's (None: they agree at every judged step); looked at when steps depart
+    partings: dict[str, Parting | None] = field(default_factory=dict)
 
     @property
     def step_departures(self) -> bool:

@@ -16,7 +16,7 @@ import numpy as np
 
 from cases import layout
 from cases.model import Case
-from harness.check import textbook
+from harness.check import moves, textbook
 from harness.check.findings import Layout, Returned
 from harness.check.textbook import Stacked
 from harness.contract import RunRequest
@@ -44,11 +44,12 @@ def find_layouts(case: Case, request: RunRequest, start: Stacked, step_params: S
         zs, acts = textbook.forward(first, case.layers, x)
         grads = textbook.backward(first, case.layers, zs, acts,
                                   textbook.loss_gradient(case.loss, acts[-1], y))[0]
+        update = moves.first_update(case, first, grads)  # the case's optimizer's first step
     found = []
     for name, value in step_params.items():
         if not layout.is_weight(name) or min(value.shape[1:]) < 2:
             continue  # a vector reads the same either way
-        expected = first[name][0] - case.learning_rate * grads[name][0]
+        expected = first[name][0] + update[name][0]
         direct = np.max(np.abs(value[0] - expected))
         undone = np.max(np.abs(undo(value[0], value.shape[1:]) - expected))
         # a scrambled weight is off at the scale of its values, far beyond any rounding

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from cases import layout
@@ -42,20 +44,25 @@ def starts(case: Case, asymmetric: bool = True) -> list[tuple[str, dict[str, np.
 
 
 def run_check(target: str, cases: list[Case], dtype: str, asymmetric: bool = True,
-              timeout: float | None = None, memory_limit_mb: float | None = None
+              timeout: float | None = None, memory_limit_mb: float | None = None,
+              on_done: Callable[[RunResult], None] | None = None
               ) -> tuple[list[Diagnosis], list[RunResult]]:
-    """Diagnoses for every case and start, and the runs that failed outright."""
+    """Diagnoses for every case and start, and the runs that failed outright. `on_done`: called
+    with each run as it finishes (progress)."""
     checked = run_checks([(target, case) for case in cases], dtype, asymmetric, timeout,
-                         memory_limit_mb)
+                         memory_limit_mb, on_done)
     diagnoses = [d for found, _ in checked for d in found]
     # the engine's notes (the callback's grads keys) are the same for every run: said once
     for later in diagnoses[1:]:
         later.notes = [n for n in later.notes if n not in diagnoses[0].notes]
-    return diagnoses, [r for _, failed in checked for r in failed]
+    # a run that fails alike from both starts (a function the contract cannot call) is said once
+    failed = {(r.job.label, r.message): r for _, runs in checked for r in runs}
+    return diagnoses, list(failed.values())
 
 
 def run_checks(checks: list[tuple[str, Case]], dtype: str, asymmetric: bool = True,
-               timeout: float | None = None, memory_limit_mb: float | None = None
+               timeout: float | None = None, memory_limit_mb: float | None = None,
+               on_done: Callable[[RunResult], None] | None = None
                ) -> list[tuple[list[Diagnosis], list[RunResult]]]:
     """`run_check` for several (target, case) pairs in one batch of parallel runs: for each pair,
     its diagnoses (one per start) and its runs that failed outright."""
@@ -66,7 +73,7 @@ def run_checks(checks: list[tuple[str, Case]], dtype: str, asymmetric: bool = Tr
     limits: dict = {"timeout": timeout} if timeout else {}
     if memory_limit_mb is not None:
         limits["memory_limit_mb"] = memory_limit_mb
-    results = run_all(jobs, **limits)
+    results = run_all(jobs, on_done=on_done, **limits)
     found: dict[tuple[str, str], tuple[list[Diagnosis], list[RunResult]]] = {
         (target, case.name): ([], []) for target, case in checks}
     for index, (target, case, label, params) in enumerate(plan):

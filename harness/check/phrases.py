@@ -7,9 +7,13 @@ says what the learner's code does, in its variables (a, z, W1, the layer), and w
 
 from __future__ import annotations
 
+from cases.model import Optimizer
 from harness.check.findings import Change, Hypothesis, Source
+from harness.check.slips import Slip
+from reference.conventions import Convention
 
 C = Change
+S = Slip
 
 SIGN = "sign flipped"
 TRANSPOSED = "transposed (element [i, j] gets the update of [j, i])"
@@ -87,6 +91,9 @@ def source_words(h: Hypothesis) -> str:
                                "the same update): sum over the rows only (axis 0)",
         Source.BIAS_UNITS_AXIS: "summed over the units instead of over the rows (axis 1 instead "
                                 "of axis 0)",
+        Source.OWN_GRADIENT: "your update rule is right, applied to your own gradient (the "
+                             "callback's grads=), which is not the textbook gradient: your "
+                             "backpropagation departs (a plain-SGD case names how)",
     }.get(s, "")
 
 
@@ -144,4 +151,127 @@ def hypothesis_words(name: str, h: Hypothesis, learning_rate: float | None = Non
     said, how = change_words(name, h, learning_rate), source_words(h)
     # "starts from X ...: new p = X + the update" reads on with a comma
     joiner = ", " if h.change is C.STARTS_FROM_OTHER else " and "
-    return joiner.join(p for p in (said, how) if p)
+    return joiner.join(p for p in (slip_words(h), said, how) if p)
+
+
+_NAMES = {"adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "sgd": "momentum"}
+_SLOTS = {"m": "m", "v": "v", "mean_square": "s", "velocity": "the velocity v",
+          "mean_gradient": "the mean gradient"}
+_RULES = {"m": "m = beta_1 * m + (1 - beta_1) * g", "v": "v = beta_2 * v + (1 - beta_2) * g**2",
+          "mean_square": "s = rho * s + (1 - rho) * g**2", "velocity": "v = momentum * v + g"}
+# the slot each decay rate averages, and what it averages
+_AVERAGES = {"beta_1": ("m", "g"), "beta_2": ("v", "g**2"), "rho": ("s", "g**2"),
+             "momentum": ("v", "g")}
+_DIVIDES = {"adam": ("sqrt(v^) + eps", "v^"), "adamw": ("sqrt(v^) + eps", "v^"),
+            "rmsprop": ("sqrt(s + eps)", "s")}
+HAT, OUTSIDE, DECOUPLED = (Convention.ADAM_EPSILON_HAT.value,
+                           Convention.RMSPROP_EPSILON_OUTSIDE.value,
+                           Convention.DECOUPLED_WEIGHT_DECAY.value)
+
+
+def optimizer_name(spec: Optimizer | None) -> str:
+    """`SGD`, `SGD with momentum 0.9`, `Adam`, `AdamW`, `RMSprop`: what "textbook" is said of."""
+    if spec is None:
+        return "SGD"
+    if spec.name != "sgd":
+        return _NAMES[spec.name]
+    said = "SGD"
+    if spec.momentum:
+        said += f" with {'Nesterov ' if spec.nesterov else ''}momentum {spec.momentum:g}"
+    return said + (f" {'and' if spec.momentum else 'with'} weight decay {spec.weight_decay:g}"
+                   if spec.weight_decay else "")
+
+
+def _slots(slots: tuple[str, ...]) -> tuple[str, str, str]:
+    """(the slots said, "is"/"are", "its"/"their")."""
+    return (_names(tuple(_SLOTS[s] for s in slots)), "is" if len(slots) == 1 else "are",
+            "its" if len(slots) == 1 else "their")
+
+
+def slip_words(h: Hypothesis) -> str:
+    """An optimizer slip in the learner's terms ('' for a hypothesis without one)."""
+    if h.slip is None:
+        return ""
+    name, s = _NAMES.get(h.optimizer or "", "optimizer"), h.slip
+    root, plain = _DIVIDES.get(h.optimizer or "", ("", ""))
+    said, verb, their = _slots(h.slots) if h.slots else ("", "", "")
+    rules = "; ".join(("b = momentum * b + g / sqrt(s + eps)" if h.optimizer == "rmsprop"
+                       and slot == "velocity" else _RULES[slot]) for slot in h.slots)
+    one = "s" if len(h.slots) == 1 else ""
+    if s is S.PLAIN_SGD:
+        return (f"plain SGD (p -= lr * g): the case's {name} is not applied (train() is given "
+                "its settings as optimizer={...})")
+    if s is S.NO_BIAS_CORRECTION:
+        missing = {"m": "m^ = m / (1 - beta_1^t)", "v": "v^ = v / (1 - beta_2^t)"}
+        it = "it is" if len(h.slots) == 1 else "they are"
+        return (f"no bias correction of {said}: your {name} uses {said} as {it}, where the "
+                f"textbook divides by 1 - beta^t first ({', '.join(missing[x] for x in h.slots)}"
+                "; Kingma & Ba 2015, Algorithm 1)")
+    if s is S.EPSILON_INSIDE:
+        return (f"epsilon inside the root: your {name} divides by sqrt(v^ + eps); the textbook "
+                "and torch.optim.Adam divide by sqrt(v^) + eps (Keras adds eps to sqrt(v) before "
+                f"the bias correction: convention {HAT})")
+    if s is S.EPSILON_HAT:
+        return (f"epsilon added before the bias correction: your {name} computes lr * sqrt(1 - "
+                "beta_2^t) / (1 - beta_1^t) * m / (sqrt(v) + eps), Keras's form (convention "
+                f"{HAT}); the textbook and torch.optim.Adam divide m^ by sqrt(v^) + eps")
+    if s is S.EPSILON_OUTSIDE:
+        return (f"epsilon outside the root: your {name} divides by sqrt(s) + eps, as "
+                f"torch.optim.RMSprop does (convention {OUTSIDE}); the textbook (Goodfellow, "
+                "Bengio & Courville 2016, Algorithm 8.5) and Keras divide by sqrt(s + eps)")
+    if s is S.NO_ROOT:
+        return (f"the square root is missing: your {name} divides by {plain} + eps; it must "
+                f"divide by {root}")
+    if s is S.STATE_ZERO:
+        return f"{said} {verb} never updated (stay{one} zero): {rules} must run at every step"
+    if s is S.STATE_FIRST:
+        return (f"{said} {verb} updated at the first step only, then keep{one} {their} first "
+                f"value: {rules} must run at every step")
+    if s is S.STATE_RESET:
+        it = "it is" if len(h.slots) == 1 else "they are"
+        return (f"{said} {verb} made anew (from zero) at every step, so {it} no average of the "
+                f"past: keep {their} value from one step to the next (create {said} once, before "
+                "the loop)")
+    if s is S.BETAS_SWAPPED:
+        return (f"beta_1 and beta_2 are swapped: your m averages with {fmt(h.value)} and v with "
+                f"{fmt(h.expected)}; m takes beta_1 = {fmt(h.expected)}, v beta_2 = "
+                f"{fmt(h.value)}")
+    if s is S.WEIGHTS_SWAPPED:
+        slot, term = _AVERAGES[h.constant]
+        return (f"the weights of the average are swapped: your {slot} = {fmt(h.value)} * {slot}"
+                f" + {fmt(h.expected)} * {term}; it must be {slot} = {fmt(h.expected)} * {slot} "
+                f"+ {fmt(h.value)} * {term} ({h.constant} = {fmt(h.expected)} weighs the old "
+                "value)")
+    if s is S.CONSTANT:
+        return (f"your {h.constant} is {fmt(h.value)} (estimated from your updates); the case's "
+                f"is {fmt(h.expected)}")
+    return _SAID[s].format(name=name, value=fmt(h.value or 0))
+
+
+_DECAY = "p -= lr * weight_decay * p"
+_SAID = {
+    S.STEP_STUCK: "your step count t stays 1: the bias corrections 1 - beta^t must use t = 1, "
+                  "2, 3, ... (the updates made so far, this one included)",
+    S.STEP_AHEAD: "your step count t is one ahead (t = 2 at the first update): the bias "
+                  "corrections must use t = 1 at the first update",
+    S.NESTEROV_MISSING: "classical momentum (p -= lr * v) where the case asks Nesterov momentum:"
+                        " p -= lr * (g + momentum * v), with v already updated",
+    S.NESTEROV_EXTRA: "Nesterov momentum (p -= lr * (g + momentum * v)) where the case asks "
+                      "classical momentum: p -= lr * v",
+    S.DAMPENED: "your velocity is an average: v = momentum * v + (1 - momentum) * g; the "
+                "textbook (torch.optim.SGD without dampening, and Keras) adds the whole "
+                "gradient: v = momentum * v + g",
+    S.MOMENTUM_MISSING: "the momentum is missing: the case's RMSprop keeps b = momentum * b + "
+                        "g / sqrt(s + eps) and takes p -= lr * b",
+    S.DECAY_MISSING: "the weight decay ({value}) is missing from your {name}",
+    S.DECAY_COUPLED: "your weight decay is added to the gradient (L2: g + weight_decay * p, as "
+                     "torch.optim.Adam's weight_decay does), where {name} decouples it: "
+                     f"{_DECAY} apart from the moments (Loshchilov & Hutter 2019)",
+    S.DECAY_DECOUPLED: f"your weight decay is decoupled ({_DECAY} apart, as AdamW and Keras's "
+                       f"weight_decay do: convention {DECOUPLED}), where the case's {{name}} "
+                       "adds weight_decay * p to the gradient (L2)",
+    S.DECAY_NO_LR: "your decoupled decay leaves out the learning rate (p -= weight_decay * p); "
+                   f"torch.optim.AdamW and Keras take {_DECAY}",
+    S.DECAY_AFTER: "your decay shrinks the parameter after the step; torch.optim.AdamW and Keras "
+                   f"shrink it before ({_DECAY} with the old p)",
+}

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cases.model import Case
-from harness.check import textbook
+from harness.check import moves, textbook
 from harness.check.textbook import Stacked
 from harness.contract import RunRequest
 from harness.judge.closeness import mismatches
@@ -79,6 +79,8 @@ class Judged:
     # (steps,) bool: the textbook update is a number (BCE's 0/0 on a saturated sigmoid is not)
     judgeable: dict[str, np.ndarray]
     expected_loss: np.ndarray  # (steps,)
+    # a stateful optimizer: the textbook gradients and the optimizer replayed from them
+    optimizer: moves.Moves | None = None
 
 
 def _textbook_pass(case: Case, dtype: str) -> Callable[..., dict]:
@@ -113,22 +115,31 @@ def _per_step(values: np.ndarray) -> np.ndarray:
 
 def judge_steps(case: Case, run: RunSteps, before: Stacked, after: Stacked, dtype: str
                 ) -> Judged:
-    """Every step's update against the textbook's, vectorised over the steps."""
+    """Every step's update against the textbook's, vectorised over the steps. Under a stateful
+    optimizer the textbook update is the case's optimizer replayed from the textbook gradients at
+    the learner's parameters (`moves`), within how far their rounding can move it."""
     steps = np.arange(len(run.sizes))
     found = run.map(steps, before, after, _textbook_pass(case, dtype))
     eps = float(np.finfo(dtype).eps)
     lr = case.learning_rate
     judged = Judged(before, after, {}, {}, {}, {}, {}, {}, found["loss"])
     with np.errstate(all="ignore"):
+        replayed = None if case.optimizer.plain else _replayed(case, dtype, before, after, found)
+        judged.optimizer = replayed
         for name in before:
             actual = after[name] - before[name]
-            expected = -lr * found[("textbook", name)]
-            envelope = np.abs(expected + lr * found[("accurate", name)])
-            if ("low", name) in found:
-                envelope = envelope + np.abs(expected + lr * found[("low", name)])
+            if replayed is None:
+                expected = -lr * found[("textbook", name)]
+                envelope = np.abs(expected + lr * found[("accurate", name)])
+                if ("low", name) in found:
+                    envelope = envelope + np.abs(expected + lr * found[("low", name)])
+                width = ENVELOPE * np.nan_to_num(envelope)
+            else:
+                expected, width = (replayed.flat.split(replayed.expected)[name],
+                                   replayed.flat.split(replayed.bound)[name])
             scale = np.maximum(_per_step(actual), _per_step(expected))
             slack = (ULPS * eps * (np.abs(before[name]) + np.abs(after[name]))
-                     + UPDATE_RTOL[dtype] * scale + ENVELOPE * np.nan_to_num(envelope))
+                     + UPDATE_RTOL[dtype] * scale + np.nan_to_num(width))
             axes = tuple(range(1, actual.ndim))
             finite = np.all(np.isfinite(after[name]), axis=axes)
             judgeable = np.all(np.isfinite(expected), axis=axes)
@@ -138,3 +149,26 @@ def judge_steps(case: Case, run: RunSteps, before: Stacked, after: Stacked, dtyp
             judged.finite[name], judged.judgeable[name] = finite, judgeable
             judged.agrees[name] = finite & judgeable & close
     return judged
+
+
+def _replayed(case: Case, dtype: str, before: Stacked, after: Stacked, found: dict
+              ) -> moves.Moves:
+    """The case's optimizer replayed from the textbook gradients: a learner's own gradient may
+    differ from them by a relative UPDATE_RTOL of the parameter's largest (its order of
+    summation), and by the textbook's own rounding (ENVELOPE times the gap to the accurate
+    derivatives, and to the textbook in the learner's precision)."""
+    flat = moves.Flat.of(before)
+    eps = float(np.finfo(dtype).eps)
+    gradients = {name: found[("textbook", name)] for name in before}
+    deltas = {}
+    for name, g in gradients.items():
+        envelope = np.abs(g - found[("accurate", name)])
+        if ("low", name) in found:
+            envelope = envelope + np.abs(g - found[("low", name)])
+        deltas[name] = UPDATE_RTOL[dtype] * _per_step(g) + ENVELOPE * np.nan_to_num(envelope)
+    rounding = {name: ULPS * eps * (np.abs(before[name]) + np.abs(after[name]))
+                for name in before}
+    return moves.textbook(moves.Moves(
+        case, flat, flat.join(gradients), flat.join(deltas), flat.join(before),
+        flat.join({name: after[name] - before[name] for name in before}),
+        np.nan_to_num(flat.join(rounding)), UPDATE_RTOL[dtype]))

@@ -13,9 +13,10 @@ from harness.check.findings import (
     RelationKind,
     StepFinding,
     distinct_mistakes,
-    group_steps,
 )
-from harness.check.phrases import fmt, hypothesis_words, where
+from harness.check.grouping import group_steps
+from harness.check.phrases import fmt, hypothesis_words, optimizer_name, where
+from harness.check.slips import GRADIENT, Parting
 
 K = RelationKind
 AGREES = "agrees"
@@ -104,16 +105,17 @@ def epoch_mean_departure(relation: Relation) -> str:
 
 
 def steps_lines(findings: list[StepFinding], steps_per_epoch: int,
-                learning_rate: float | None = None, rounding: str = "") -> list[str]:
+                learning_rate: float | None = None, rounding: str = "",
+                rule: str = "SGD") -> list[str]:
     """The first step that departs, in full, and then every step, grouped by what departs."""
     if not findings:
         return []
     first = next((f for f in findings if not f.agrees), None)
     if first is None:
-        return [f"every step's update agrees with textbook SGD{rounding}"]
+        return [f"every step's update agrees with textbook {rule}{rounding}"]
     epoch = (first.step - 1) // steps_per_epoch + 1
     lines = [f"step {first.step} (epoch {epoch}) is the first whose own update departs from "
-             "textbook SGD, judged from the learner's parameters before it:",
+             f"textbook {rule}, judged from the learner's parameters before it:",
              "  forward pass and loss: " + ("agree (so the forward pass and the loss are right)"
                                             if first.loss.agrees else loss_words(first.loss))]
     lines += [f"  {name} update: {update_words(name, r, learning_rate)}"
@@ -182,14 +184,16 @@ def returned_words(d: DiagnosisData) -> str:
 
 def diagnosis_lines(d: DiagnosisData) -> list[str]:
     """The diagnosis's lines under its title, coarse to fine."""
+    rule = optimizer_name(d.optimizer)
     if d.steps is None and d.agrees:
         # say what was not checked: a function without the callback is checked by epochs only
         return [*(f"note: {note}" for note in d.notes),
-                "agrees with textbook SGD: every epoch loss and every final parameter", NO_STEPS]
+                f"agrees with textbook {rule}: every epoch loss and every final parameter",
+                NO_STEPS]
     e = d.epoch_difference
     by_rounding = d.steps is not None and not d.step_departures and d.epoch_mean is None
     rounding = f"{d.precision} rounding" if d.precision else "rounding"
-    lines = ["epoch losses: agree with textbook SGD" if e is None else
+    lines = [f"epoch losses: agree with textbook {rule}" if e is None else
              f"epoch losses: differ from the reference run's by {rounding} only (first beyond "
              f"the tolerance at epoch {e.epoch}: textbook {fmt(e.expected)}, got "
              f"{fmt(e.actual)}): every step agrees" if by_rounding else
@@ -200,13 +204,14 @@ def diagnosis_lines(d: DiagnosisData) -> list[str]:
     lines += _handover_lines(d)
     if d.steps is None:
         return [*lines, NO_STEPS]
-    lines.append("every step's loss and parameters agree with textbook SGD"
+    lines.append(f"every step's loss and parameters agree with textbook {rule}"
                  if d.divergence is None else
                  f"trajectory: parts from the reference run's by {rounding} only, and every step "
                  f"agrees ({d.divergence.describe()})" if by_rounding else
                  f"trajectory: {d.divergence.describe()}")
     lines += steps_lines(d.steps, d.steps_per_epoch, d.learning_rate,
-                         f" to {rounding}" if d.precision else "")
+                         f" to {rounding}" if d.precision else "", rule)
+    lines += partings_lines(d)
     lines += [unjudged_line(names, first, count) for (first, count), names in
               _grouped(d.unjudged).items()]
     judged = len(d.steps)
@@ -215,6 +220,38 @@ def diagnosis_lines(d: DiagnosisData) -> list[str]:
                      "learner's parameters are not finite numbers, and nothing can be judged "
                      "from nan or inf")
     return lines
+
+
+def partings_lines(d: DiagnosisData) -> list[str]:
+    """Where the optimizer state and the gradients the callback handed over first part from the
+    textbook's; or, when an update departs unexplained, that its gradients would tell more."""
+    lines = []
+    own = GRADIENT in d.partings and d.partings[GRADIENT] is not None
+    state = {k: v for k, v in d.partings.items() if k != GRADIENT}
+    if state:
+        agree = [k for k, v in state.items() if v is None]
+        said = [_parting(p) for p in state.values() if p is not None]
+        if agree:
+            said.append(f"{', '.join(agree)} agree{'s' if len(agree) == 1 else ''} with the "
+                        "textbook's at every step (so no need to look there)")
+        lines.append("your optimizer state (the callback's state=), against the textbook "
+                     "rule's from " + ("your own gradients" if own else "the textbook "
+                                       "gradients at your parameters") + ": " + "; ".join(said))
+    if GRADIENT in d.partings:
+        lines.append("your gradients (the callback's grads=): " + (
+            _parting(d.partings[GRADIENT]) + ": the departure starts in your backpropagation"
+            if own else "agree with the textbook gradients at your parameters at every step, "
+            "so the departure is in your update rule"))
+    elif d.optimizer and any(r.kind is K.CLOSEST for _, r in distinct_mistakes(d.steps or [])):
+        lines.append("your gradients: not handed over; call callback(loss, params, grads=...) "
+                     "to tell a backpropagation mistake from an update-rule one")
+    return lines
+
+
+def _parting(p: Parting) -> str:
+    subject = "they first part" if p.what == GRADIENT else f"{p.what} first parts"
+    return (f"{subject} from the textbook's at step {p.step}, {where(p.name, p.index)}: yours "
+            f"{fmt(p.actual)}, textbook {fmt(p.expected)}")
 
 
 def _grouped(by_name: dict[str, tuple[int, int]]) -> dict[tuple[int, int], list[str]]:
@@ -234,9 +271,10 @@ def unjudged_line(names: list[str], first: int, count: int) -> str:
 
 def diagnosis_departures(d: DiagnosisData) -> list[str]:
     """Each distinct departure once, without any one step's numbers."""
+    rule = optimizer_name(d.optimizer)
     said = [epoch_mean_departure(d.epoch_mean)] if d.epoch_mean is not None else []
     if d.steps is None and not d.agrees:
-        said.append("epoch losses or final parameters: differ from textbook SGD (without "
+        said.append(f"epoch losses or final parameters: differ from textbook {rule} (without "
                     "per-step data, not where)")
     said += [f"{layout.name}: handed over in (units, inputs) layout" for layout in d.layouts]
     if d.precision:
@@ -252,6 +290,6 @@ def diagnosis_text(d: DiagnosisData) -> str:
     lines = [diagnosis_title(d), *[f"  {line}" for line in diagnosis_lines(d)]]
     departures = diagnosis_departures(d)
     if departures:
-        lines.append("  departures from textbook SGD, in short:")
+        lines.append(f"  departures from textbook {optimizer_name(d.optimizer)}, in short:")
         lines += [f"    - {departure}" for departure in departures]
     return "\n".join(lines)

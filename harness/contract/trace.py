@@ -19,7 +19,9 @@ class Trace:
     step_losses: (steps,) the loss of each batch, computed before its update.
     final_params: name -> array, canonical layout: `W{l}` (inputs, units), `b{l}` (units,).
     step_params / step_grads: name -> (steps, *shape): parameters after each step and the gradients
-        each step applied, only when per-step recording was asked for (None otherwise).
+        each step applied, only when per-step recording was asked for (None otherwise); an engine
+        that cannot observe the gradients (Keras `fit` under a stateful optimizer) leaves
+        step_grads None and says why in meta["grads_source"].
     step_state: optimizer slot -> name -> (steps, *shape): the optimizer's state after each step
         (reference.optimizers names the slots: "velocity", "m", "v", "mean_square",
         "mean_gradient"), in the textbook's terms, only when recording and only the slots the

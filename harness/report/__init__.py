@@ -7,6 +7,10 @@
                  are written as null)                                    (data.py)
     parity.csv   one row per (case, engine, dtype, epoch)               (data.py)
     <case>.png   the epoch-loss curves of every engine, one per case    (plots.py)
+    <case>.deviation.png
+                 |engine - reference| per epoch and per final parameter
+                 under the allowed band, one per case with an engine to
+                 compare                                                 (deviation_plot.py)
 
 The Markdown and HTML both render one list of blocks from content.py, so that the two can never
 say different things. Only this module knows every format; the format modules import content.py
@@ -22,29 +26,39 @@ from pathlib import Path
 from harness.judge.matrix import CompareRun
 from harness.report.content import document, shown_epochs
 from harness.report.data import json_document, loss_rows
+from harness.report.deviation_plot import plot_deviations
+from harness.report.deviations import case_deviations
 from harness.report.html import to_html
 from harness.report.markdown import to_markdown
+from harness.report.overview import plot_files
 from harness.report.plots import plot_losses
+from harness.report.sections import drawn
 
 __all__ = ["shown_epochs", "write_report"]
 
 
 def write_report(run: CompareRun, out: Path, *, generated: datetime | None = None
                  ) -> dict[str, Path]:
-    """Write parity.{md,html,json,csv} and one <case>.png per case into `out`; return kind -> path.
+    """Write parity.{md,html,json,csv}, one <case>.png per case and one <case>.deviation.png per
+    case with an engine besides the reference into `out`; return kind -> path.
 
-    Kinds: "md", "html", "json", "csv" and "png:<case>".
+    Kinds: "md", "html", "json", "csv", "png:<case>" (the loss plot) and "deviation:<case>".
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     stamp = (generated or datetime.now(UTC)).isoformat(timespec="seconds")
     written: dict[str, Path] = {}
     # The plots first: the HTML inlines them from `out`.
+    deviations = {case.name: case_deviations(run, case) for case in run.cases}
+    files = plot_files(run.cases)
     for case in run.cases:
-        path = out / f"{case.name}.png"
-        plot_losses(case, run.for_case(case.name), path)
-        written[f"png:{case.name}"] = path
-    blocks = document(run, stamp)
+        losses, deviation = files[case.name]
+        written[f"png:{case.name}"] = plot_losses(case, run.for_case(case.name), out / losses,
+                                                  run.engines)
+        if drawn(deviations[case.name]):
+            written[f"deviation:{case.name}"] = plot_deviations(
+                deviations[case.name], run.engines, out / deviation)
+    blocks = document(run, stamp, deviations)
     written["md"] = _write(out / "parity.md", to_markdown(blocks))
     written["html"] = _write(out / "parity.html", to_html(blocks, out))
     written["json"] = _write(out / "parity.json",

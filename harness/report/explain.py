@@ -16,7 +16,9 @@ def share(used: float) -> str:
     """'4%' of the allowed deviation; '—' when nothing was compared."""
     if not math.isfinite(used):
         return "—"
-    return f"{100 * used:.2g}%" if used < 10 else f"{used:,.0f}x"
+    if used < 10:
+        return f"{100 * used:.2g}%"
+    return f"{used:,.0f}x" if used < 1e6 else f"{used:.2g}x"  # as ulps_text: short when huge
 
 
 def ulps_text(ulps: float) -> str:
@@ -65,12 +67,12 @@ def stage_row(stage_check: StageCheck) -> dict[str, str]:
     if check is None:
         result = f"not available ({stage_check.missing} does not compute it)"
         return {"stage": stage_check.stage.name, "result": result, "max abs diff": "—",
-                "allowed": "—", "max rel diff": "—"}
+                "allowed": "—", "max rel diff": "—", "tolerance used": "—"}
     return {"stage": stage_check.stage.name,
             "result": "agrees" if check.passed else "PARTS",
             "max abs diff": f"{check.max_abs:.3g}",
             "allowed": f"{check.tolerance.atol:.3g} + {check.tolerance.rtol:g} x |expected|",
-            "max rel diff": f"{check.max_rel:.3g}"}
+            "max rel diff": f"{check.max_rel:.3g}", "tolerance used": share(check.used)}
 
 
 def probe_headline(probe: ProbeResult, steps_per_epoch: int) -> str:

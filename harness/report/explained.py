@@ -43,7 +43,7 @@ def _probe_blocks(probe: ProbeResult, steps_per_epoch: int) -> list[Block]:
     blocks: list[Block] = [Text(probe_headline(probe, steps_per_epoch) + ".")]
     if probe.checks:
         blocks.append(Table(pd.DataFrame([stage_row(c) for c in probe.checks]),
-                            numeric={"max abs diff", "max rel diff"}))
+                            numeric={"max abs diff", "max rel diff", "tolerance used"}))
     lines = probe_lines(probe, steps_per_epoch)
     if len(lines) > 1:
         blocks.append(Code("\n".join(lines[1:])))

@@ -7,8 +7,10 @@ None for a correct learner), the first departing step on the case's own start, t
 it must name, and words its diagnosis must contain. EXPECTED is read with `ast`, not imported:
 the learner runs only inside `check`'s own worker process.
 
-All checks go through one `run_checks` batch (parallel worker processes): a learner's process
-costs about half a second to start, so one batch for the session, not one per test.
+All checks go through `run_checks` batches (parallel worker processes): a learner's process
+costs about half a second to start, so one batch per group for the session, not one per test.
+The learners of an optimizer (`optim_*.py`, tests/test_check_optimizers.py) are a group of their
+own, so that their tests run without the rest of the corpus.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ class Learner:
     @property
     def style(self) -> str:
         prefix = self.name.split("_")[0]
-        return prefix if prefix in ("generic", "layers", "columns", "einsum") else "loops"
+        return {"optim": "optimizer"}.get(prefix, prefix if prefix in (
+            "generic", "layers", "columns", "einsum") else "loops")
 
     @property
     def case(self) -> Case:
@@ -54,6 +57,18 @@ class Learner:
     @property
     def fault(self) -> str | None:
         return self.expected["fault"]
+
+    @property
+    def group(self) -> str:
+        return group_of(self.target)
+
+
+OPTIMIZERS = "optim"
+
+
+def group_of(target: str) -> str:
+    """The batch a check runs in: the optimizer learners', or the rest (EXTRA included)."""
+    return OPTIMIZERS if Path(target.rpartition(":")[0]).name.startswith("optim_") else "core"
 
 
 def case_named(name: str) -> Case:
@@ -75,9 +90,9 @@ def corpus() -> tuple[Learner, ...]:
 
 
 @cache
-def _batch() -> dict[tuple[str, str], tuple[list[Diagnosis], list[RunResult]]]:
-    checks = [(learner.target, learner.case) for learner in corpus()]
-    checks += [(engine, case_named(case)) for engine, case in EXTRA]
+def _batch(group: str) -> dict[tuple[str, str], tuple[list[Diagnosis], list[RunResult]]]:
+    checks = [(learner.target, learner.case) for learner in corpus() if learner.group == group]
+    checks += [(engine, case_named(case)) for engine, case in EXTRA if group_of(engine) == group]
     results = run_checks(checks, "float64")
     return {(target, case.name): result for (target, case), result in zip(checks, results,
                                                                           strict=True)}
@@ -86,4 +101,4 @@ def _batch() -> dict[tuple[str, str], tuple[list[Diagnosis], list[RunResult]]]:
 def checked(target: str, case: str) -> tuple[list[Diagnosis], list[RunResult]]:
     """The check of `target` (a corpus learner's file:train, or an EXTRA engine) on `case`
     (its name), from the session's one batch."""
-    return _batch()[(target, case_named(case).name)]
+    return _batch(group_of(target))[(target, case_named(case).name)]
