@@ -1,4 +1,5 @@
-"""Sessions: `nox -s tests` (the CI command), `nox -s compare`, `nox -s lint`, `nox -s bench`."""
+"""Sessions: `nox -s tests` (the CI command), `nox -s compare`, `nox -s fuzz`, `nox -s lint`,
+`nox -s bench`."""
 
 from __future__ import annotations
 
@@ -23,6 +24,13 @@ def compare(session: nox.Session) -> None:
     """Run every case on every installed engine in both dtypes and write reports/parity.*."""
     session.install("-e", EVERYTHING)
     session.run("python", "-m", "harness", "compare", *session.posargs)
+
+
+@nox.session(default=False)
+def fuzz(session: nox.Session) -> None:
+    """Draw random cases, run them on every engine, shrink and classify failures; writes fuzz/."""
+    session.install("-e", EVERYTHING)
+    session.run("python", "-m", "harness", "fuzz", *session.posargs)
 
 
 @nox.session(default=False)
