@@ -17,6 +17,7 @@ from harness.compare import run_compare
 from harness.judge.expectations import load_expectations
 from harness.judge.verdict import first_nonfinite_step
 from harness.outcome import Outcome
+from tests.conftest import _session_pool
 
 pytestmark = pytest.mark.frameworks
 
@@ -32,7 +33,9 @@ def _installed(engine: str) -> bool:
 def matrix():
     cases = [load_case(name) for name in case_names()]
     engines = [e for e in ENGINES if _installed(e)]
-    return run_compare(cases, engines, DTYPES, expectations=load_expectations())
+    # on the session's warm workers: the engine modules' tests have imported the frameworks
+    return run_compare(cases, engines, DTYPES, expectations=load_expectations(),
+                       pool=_session_pool())
 
 
 def _entry(matrix, case: str, engine: str, dtype: str):
