@@ -1,0 +1,268 @@
+"""A greedy shrinker over a case's structure: the smallest case that still fails the same way.
+
+"The same way" is the same `Cause` (harness.fuzz.judging): the same engine, and the same
+convention set from the auditor, or the same kind of first parting stage from the probe, or the
+same error. Passes, each proposing simpler cases, the most aggressive first:
+
+1. epochs: up to the epoch where the runs first part, then 1, half, one fewer;
+2. layers: the output layer alone, then with one hidden layer, two neighbouring ones, then each
+   hidden layer left out; then the fewest layers trained for more epochs (up to the step
+   budget: a failure that grows, an overflow or rounding amplified by the dynamics, may need
+   more steps on a smaller network);
+3. rows: the first half, the second half, the first eight (each also trained longer), then each
+   row left out;
+4. features: one feature alone, then each left out;
+5. units: a hidden layer's units to 1, half, one fewer;
+6. activations: a hidden layer (or an MSE/half-SSE output) to a simpler one
+   (linear < relu < tanh < sigmoid);
+7. biases: every bias gone, then each;
+8. training: file order, one full batch, the learning rate to one significant digit;
+9. initial values: constant weights (0.1, 0.5), seed 0, the default generator, bounds and
+   deviation to one significant digit, bias 0;
+10. data: every value to one significant digit, then to a whole number.
+
+Candidates go to `evaluate` a few at a time (one per core: they run in parallel), and the first
+in the pass's order that fails the same way is kept; a pass repeats until it finds nothing. The
+first round offers only each pass's first few (most aggressive) candidates, so that every kind of
+reduction is tried before the evaluations run low; later rounds offer them all, until a whole
+round finds nothing or the evaluations run out. Each candidate is
+written and read back as a case file first (refused ones are skipped), and none is tried twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+
+from cases.model import Case, Init, Layer
+from harness.fuzz.casefile import to_toml
+from harness.fuzz.judging import Cause
+from harness.fuzz.strategy import HIDDEN
+
+# evaluate(candidates) -> for each: (its cause or None when it passes, the first failing epoch)
+Evaluate = Callable[[list[Case]], list[tuple[Cause | None, int | None]]]
+
+
+def _with(case: Case, **changes) -> Case:
+    return dataclasses.replace(case, **changes)
+
+
+def _rows(case: Case, keep: list[int]) -> Case:
+    keep = sorted(set(keep))
+    return _with(case, x=case.x[keep], y=case.y[keep],
+                 batch_size=min(case.batch_size, len(keep)))
+
+
+def epochs(case: Case, hint: int | None, budget: int) -> list[Case]:
+    wanted = [hint or case.epochs, 1, case.epochs // 2, case.epochs - 1]
+    return [_with(case, epochs=e) for e in dict.fromkeys(wanted) if 1 <= e < case.epochs]
+
+
+def longer(case: Case, budget: int) -> Case:
+    """The same case trained for as many epochs as `budget` steps allow (at least its own): a
+    smaller network or fewer rows may need more steps to grow what the failure needs."""
+    return _with(case, epochs=max(case.epochs, budget // case.steps_per_epoch))
+
+
+def layers(case: Case, hint: int | None, budget: int) -> list[Case]:
+    """The output layer alone, then with one hidden layer, then two neighbours, then each
+    hidden layer left out: the fewest layers first; then the fewest again, trained longer."""
+    hidden, last = range(len(case.layers) - 1), case.layers[-1]
+    keeps = [(), *((i,) for i in hidden), *((i, i + 1) for i in hidden if i + 1 in hidden),
+             *(tuple(j for j in hidden if j != i) for i in hidden)]
+    found = [_with(case, layers=(*(case.layers[i] for i in keep), last))
+             for keep in dict.fromkeys(keeps) if len(keep) < len(hidden)]
+    fewest = [c for c in found if len(c.layers) <= 2]
+    return found + [longer(c, budget) for c in fewest if longer(c, budget).epochs > c.epochs]
+
+
+def rows(case: Case, hint: int | None, budget: int) -> list[Case]:
+    n = case.rows
+    if n < 2:
+        return []
+    picks = [list(range(n // 2)), list(range(n // 2, n))]
+    picks += [list(range(8))] if n > 8 else []
+    halves = [_rows(case, keep) for keep in picks]
+    picks = [[j for j in range(n) if j != i] for i in range(n)]
+    longer_halves = [longer(c, budget) for c in halves if longer(c, budget).epochs > c.epochs]
+    return halves + longer_halves + [_rows(case, keep) for keep in picks]
+
+
+def features(case: Case, hint: int | None, budget: int) -> list[Case]:
+    n = case.inputs
+    if n < 2:
+        return []
+    picks = [(j,) for j in range(n)] + [tuple(j for j in range(n) if j != i) for i in range(n)]
+    return [_with(case, x=case.x[:, list(keep)], inputs=len(keep),
+                  features=tuple(case.features[j] for j in keep))
+            for keep in dict.fromkeys(picks)]
+
+
+def _layer(case: Case, index: int, **changes) -> Case:
+    changed = list(case.layers)
+    changed[index] = dataclasses.replace(changed[index], **changes)
+    return _with(case, layers=tuple(changed))
+
+
+def units(case: Case, hint: int | None, budget: int) -> list[Case]:
+    found = []
+    for i, layer in enumerate(case.layers[:-1]):
+        for u in dict.fromkeys((1, layer.units // 2, layer.units - 1)):
+            if 1 <= u < layer.units:
+                found.append(_layer(case, i, units=u))
+    return found
+
+
+def activations(case: Case, hint: int | None, budget: int) -> list[Case]:
+    found = []
+    free = len(case.layers) if case.loss in ("mse", "half_sse") else len(case.layers) - 1
+    for i, layer in enumerate(case.layers[:free]):
+        if layer.activation in HIDDEN:
+            simpler = HIDDEN[:HIDDEN.index(layer.activation)]
+            found += [_layer(case, i, activation=a) for a in simpler]
+    return found
+
+
+def biases(case: Case, hint: int | None, budget: int) -> list[Case]:
+    having = [i for i, layer in enumerate(case.layers) if layer.bias]
+    found = []
+    if len(having) > 1:
+        found.append(_with(case, layers=tuple(Layer(layer.units, layer.activation, False)
+                                              for layer in case.layers)))
+    found += [_layer(case, i, bias=False) for i in having]
+    return [_no_bias_init(c) for c in found]
+
+
+def _no_bias_init(case: Case) -> Case:
+    if any(layer.bias for layer in case.layers):
+        return case
+    return _with(case, init=dataclasses.replace(case.init, bias=0.0))
+
+
+def _one_digit(value: float) -> float:
+    return float(f"{value:.1g}")
+
+
+def training(case: Case, hint: int | None, budget: int) -> list[Case]:
+    found = []
+    if case.order == "shuffle":
+        found.append(_with(case, order="file", shuffle_seed=0))
+    if case.batch_size < case.rows:
+        found.append(_with(case, batch_size=case.rows))
+    if _one_digit(case.learning_rate) != case.learning_rate:
+        found.append(_with(case, learning_rate=_one_digit(case.learning_rate)))
+    return found
+
+
+def inits(case: Case, hint: int | None, budget: int) -> list[Case]:
+    init, found = case.init, []
+    if init.kind == "random":
+        found += [Init(kind="constant", weight=w, bias=init.bias) for w in (0.1, 0.5)]
+        found += [dataclasses.replace(init, seed=0)] if init.seed else []
+        if init.generator != "default":
+            found.append(dataclasses.replace(init, generator="default"))
+        if init.distribution == "normal" and _one_digit(init.std) != init.std:
+            found.append(dataclasses.replace(init, std=_one_digit(init.std)))
+        bounds = (_one_digit(init.low), _one_digit(init.high))
+        if init.distribution == "uniform" and bounds != (init.low, init.high) \
+                and bounds[0] < bounds[1]:
+            found.append(dataclasses.replace(init, low=bounds[0], high=bounds[1]))
+    if init.bias != 0:
+        found.append(dataclasses.replace(init, bias=0.0))
+    return [_with(case, init=i) for i in found if i != init]
+
+
+def _rounded(values: np.ndarray, whole: bool) -> np.ndarray:
+    if whole:
+        return np.round(values) + 0.0  # + 0.0: no -0.0 from rounding a small negative value
+    return np.array([_one_digit(v) for v in values.ravel()]).reshape(values.shape)
+
+
+def data(case: Case, hint: int | None, budget: int) -> list[Case]:
+    found = []
+    for whole in (False, True):
+        x = _rounded(case.x, whole)
+        if not np.array_equal(x, case.x):
+            found.append(_with(case, x=x))
+        if case.loss in ("mse", "half_sse"):
+            y = _rounded(case.y, whole)
+            if not np.array_equal(y, case.y):
+                found.append(_with(case, y=y))
+    return found
+
+
+PASSES = (epochs, layers, rows, features, units, activations, biases, training, inits, data)
+
+
+@dataclasses.dataclass
+class Shrunk:
+    case: Case
+    evaluations: int = 0
+    accepted: int = 0
+    exhausted: bool = False  # stopped by the evaluation limit, not by a round with no progress
+
+
+class Shrinker:
+    """Shrinks one failing case for one cause. `materialize` writes a candidate as a case file
+    and reads it back (None when the loader refuses it); `evaluate` runs candidates."""
+
+    def __init__(self, target: Cause, evaluate: Evaluate,
+                 materialize: Callable[[Case], Case | None], limit: int = 30,
+                 chunk: int = 2, budget: int = 32) -> None:
+        self.target, self.evaluate, self.materialize = target, evaluate, materialize
+        self.budget = budget  # steps a candidate trained longer may take
+        self.limit, self.chunk = limit, max(1, chunk)
+        self.tried: set[str] = set()
+
+    def shrink(self, case: Case, hint: int | None = None) -> Shrunk:
+        result = Shrunk(case)
+        self.tried.add(to_toml(_with(case, name="", description="", source="")))
+        shallow = True  # the first round: only each pass's most aggressive candidates
+        while not result.exhausted:
+            progress = False
+            for make in PASSES:
+                while not result.exhausted:
+                    candidates = make(result.case, hint, self.budget)
+                    found = self._first(candidates[:self.chunk] if shallow else candidates,
+                                        result)
+                    if found is None:
+                        break
+                    result.case, hint = found
+                    result.accepted += 1
+                    progress = True
+            if not (progress or shallow):
+                break
+            shallow = False
+        return result
+
+    def _fresh(self, candidates: list[Case]) -> list[Case]:
+        fresh = []
+        for candidate in candidates:
+            text = to_toml(_with(candidate, name="", description="", source=""))
+            if text in self.tried:
+                continue
+            self.tried.add(text)
+            made = self.materialize(candidate)
+            if made is not None:
+                fresh.append(made)
+        return fresh
+
+    def _first(self, candidates: list[Case], result: Shrunk) -> tuple[Case, int | None] | None:
+        """The first candidate, in order, that fails the same way."""
+        queue = list(candidates)
+        while queue:
+            if result.evaluations >= self.limit:
+                result.exhausted = True
+                return None
+            batch = self._fresh(queue[:self.chunk])
+            queue = queue[self.chunk:]
+            if not batch:
+                continue
+            batch = batch[:self.limit - result.evaluations]
+            result.evaluations += len(batch)
+            for candidate, (cause, hint) in zip(batch, self.evaluate(batch), strict=True):
+                if cause == self.target:
+                    return candidate, hint
+        return None
