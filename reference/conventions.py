@@ -32,6 +32,8 @@ class Convention(StrEnum):
     CCE_FROM_LOGITS = "cce-from-logits"
     LOSS_MEAN_FLOAT32 = "loss-mean-float32"
     TANH_FLOAT32 = "tanh-float32"
+    TANH_XLA = "tanh-xla"
+    SIGMOID_TF = "sigmoid-tf"
     MATMUL_FLOAT32 = "matmul-float32"
     ADAM_EPSILON_HAT = "adam-epsilon-hat"
     RMSPROP_EPSILON_OUTSIDE = "rmsprop-epsilon-outside"
@@ -47,7 +49,8 @@ class ConventionInfo:
     formula: str  # what is computed instead of the textbook formula
     source: str  # file : function in the installed framework (site-packages relative)
     engines: tuple[str, ...]  # engines known to compute this way (when it applies)
-    group: str  # conventions of one group exclude each other (one loss form at a time)
+    group: str  # conventions of one group exclude each other (one loss form at a time; one
+    # framework's activation kernels at a time)
 
 
 CONVENTIONS: dict[Convention, ConventionInfo] = {info.convention: info for info in (
@@ -94,16 +97,41 @@ CONVENTIONS: dict[Convention, ConventionInfo] = {info.convention: info for info 
         ("keras-jax", "keras-torch"), "reduction"),
     ConventionInfo(
         Convention.TANH_FLOAT32,
-        "tanh (and its derivative) computed in float32 under a float64 request",
+        "tanh (and its derivative) computed in float32 under a float64 request, by XLA's "
+        "float32 kernel (the tanh-xla formulas), then widened",
         "keras/src/backend/jax/numpy.py : tanh (dtype = result_type(x.dtype, float)); "
-        "keras/src/backend/common/dtypes.py : _lattice_result_type",
+        "keras/src/backend/common/dtypes.py : _lattice_result_type; the kernel as tanh-xla",
         ("keras-jax",), "activation"),
+    ConventionInfo(
+        Convention.TANH_XLA,
+        "float32 tanh as XLA's CPU kernel computes it: Eigen's rational approximation "
+        "x P(x^2) / Q(x^2), x clamped to +-7.9988 (exactly +-1 beyond, where tanh is not 1 "
+        "in float32 until 9.01), x itself below 4e-4; derivative t = g (1 - a), t + t a as one "
+        "fused multiply-add, instead of g (1 - a^2)",
+        "jax/_src/lax/lax.py : ad.defjvp2(tanh_p, ...) ((g + g * ans) * (1 - ans) unless "
+        "accuracy is HIGHEST; tanh_p lowers to hlo.tanh); the kernel in jaxlib "
+        "(xla/service/llvm_ir/math_ops.cc : EmitFastTanh) is compiled, checked to the bit",
+        ("keras-jax",), "activation"),
+    ConventionInfo(
+        Convention.SIGMOID_TF,
+        "float64 sigmoid as TensorFlow's Eigen kernel computes it: e / (1 + e), e = exp(z) "
+        "(1 where e overflows) instead of 1 / (1 + exp(-z)), exp by Eigen's pexp_double four "
+        "elements at a time and libm's exp for the last (size mod 4); derivative "
+        "g (y (1 - y)) in those packets, (g y) (1 - y) in the tail; denormals flushed to zero",
+        "tensorflow/python/ops/math_ops.py : sigmoid (gen_math_ops.sigmoid, the Sigmoid op: "
+        "Eigen's scalar_logistic_op<double>, compiled); tensorflow/python/ops/math_grad.py : "
+        "_SigmoidGrad (gen_math_ops.sigmoid_grad: scalar_sigmoid_gradient_op); "
+        "tsl/platform/denormal.h : ScopedFlushDenormal; checked to the bit",
+        ("keras-tensorflow",), "activation"),
     ConventionInfo(
         Convention.MATMUL_FLOAT32,
         "every Dense matmul (and its gradients) computed in float32 under a float64 request; "
-        "the bias added in float64",
+        "the bias added in float64, and a layer without bias left float32 through its "
+        "activation (and that derivative) until the loss casts y_pred to float64; the loss's "
+        "sum / batch divided in float32",
         "keras/src/backend/torch/numpy.py : matmul (result_type(x1.dtype, x2.dtype) is "
-        "float32); keras/src/layers/core/dense.py : Dense.call",
+        "float32) and divide_no_nan; keras/src/layers/core/dense.py : Dense.call; "
+        "keras/src/losses/loss.py : Loss.__call__ and reduce_values",
         ("keras-torch",), "matmul"),
     ConventionInfo(
         Convention.ADAM_EPSILON_HAT,
@@ -156,11 +184,16 @@ def applicable(case: Case, dtype: str) -> list[Convention]:
         found.append(Convention.CCE_CLIP)
         if last == "softmax":
             found.append(Convention.CCE_FROM_LOGITS)
+    activations = {layer.activation for layer in case.layers}
+    if dtype == "float32" and "tanh" in activations:
+        found.append(Convention.TANH_XLA)
     if dtype == "float64":
         if case.loss in ("mse", "bce"):  # Keras's ops.mean over the outputs; CCE sums them
             found.append(Convention.LOSS_MEAN_FLOAT32)
-        if any(layer.activation == "tanh" for layer in case.layers):
+        if "tanh" in activations:
             found.append(Convention.TANH_FLOAT32)
+        if "sigmoid" in activations:
+            found.append(Convention.SIGMOID_TF)
         found.append(Convention.MATMUL_FLOAT32)
     optimizer = case.optimizer
     if optimizer.name in ("adam", "adamw"):
