@@ -18,7 +18,7 @@ from cases.model import Case, Expectations, Init, Layer
 from harness.fuzz import strategy
 from harness.fuzz.campaign import Campaign, Finding, Settings
 from harness.fuzz.casefile import same_case, to_toml, write_case
-from harness.fuzz.judging import Cause, classify, first_failing_epoch, run_cases
+from harness.fuzz.judging import Cause, classify, failing_step, run_cases
 from harness.fuzz.shrink import Shrinker
 from harness.outcome import Outcome
 from tests.conftest import _session_pool, run_cli
@@ -42,8 +42,9 @@ def test_every_drawn_case_is_a_valid_case_file_that_reads_back_equal(scratch, ca
     assert case.optimizer.plain
 
 
-@pytest.mark.parametrize("name", case_names())
+@pytest.mark.parametrize("name", [n for n in case_names() if not n.startswith("digits")])
 def test_every_shipped_case_reads_back_equal(name, tmp_path):
+    # (digits: 1,797 rows of the built-in dataset, 5 s to write inline; no field the others lack)
     case = load_case(name)
     assert same_case(case, write_case(case, tmp_path / f"{name}.toml", ("a comment",)))
 
@@ -115,7 +116,7 @@ def test_a_real_finding_is_shrunk_classified_and_written(tmp_path):
     assert cause == Cause("explained", "bce-log-clamp")
     entry = next(e for e in run.entries if e.engine == "torch")
     finding = Finding(cause, "torch", "float32", 0, [0])
-    campaign.shrink(finding, entry, first_failing_epoch(run, entry))
+    campaign.shrink(finding, entry, failing_step(run, entry))
     assert finding.label == "explained: bce-log-clamp"
     assert finding.path == tmp_path / "found" / "explained-bce-log-clamp.toml"
     written = load_case(finding.path)

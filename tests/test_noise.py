@@ -19,6 +19,8 @@ from reference.conventions import Convention
 from reference.numerics import Rounding
 
 QUICK = [name for name in case_names() if name != "xor"]  # xor: 10,000 epochs
+# textbook BCE at a saturated sigmoid keeps few digits of 1 - p (p = 1 - 9e-14 in bias-free-bce)
+SATURATED_BCE = {"saturating-bce": 1e-6, "bias-free-bce": 1e-4}
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -45,9 +47,10 @@ def test_the_variants_round_differently_and_only_round(name: str) -> None:
         finite = np.isfinite(base.step_losses) & np.isfinite(other.step_losses)
         # mathematically the same training: within a few thousand ulps wherever finite...
         np.testing.assert_allclose(other.step_losses[finite], base.step_losses[finite],
-                                   rtol=1e-6 if name == "saturating-bce" else 1e-11)
+                                   rtol=SATURATED_BCE.get(name, 1e-11))
     floor = measure(case, "float64")
-    assert floor.largest() > 0  # ...but not to the bit: the floor is measured, not assumed
+    if name != "saturating-softmax":  # its one finite step is exact (log 4) in every variant
+        assert floor.largest() > 0  # ...but not to the bit: the floor is measured, not assumed
 
 
 def test_a_logits_path_fails_the_fixed_tolerance_but_not_the_noise_floor() -> None:

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("ray", reason="ray is optional: pip install 'backprop-parity[ray]'")
 
 from cases import load_case
+from cases.model import DTYPES
 from harness.cli import main
+from harness.compare import run_compare
 from harness.fuzz.campaign import Campaign, Settings
+from harness.report.data import json_document
 from harness.run.ray_executor import RayPool
 from harness.run.runner import DEFAULT_MEMORY_LIMIT_MB
 from tests.conftest import _session_pool
@@ -48,22 +50,27 @@ def ray_pool():
     assert not _ray_children(), "Ray left processes running"
 
 
-def _results(path: Path) -> list[dict]:
+def _results(document: dict) -> list[dict]:
     """parity.json's results, less what differs between any two runs (times, the process)."""
-    results = json.loads(path.read_text())["results"]
+    results = json.loads(json.dumps(document, default=str))["results"]
     for result in results:
         result.pop("meta")
     return results
 
 
 def test_compare_on_ray_gives_the_local_parity_results(ray_pool, tmp_path):
-    args = ["compare", "--case", "regression", "logic-gates", "--engine", "torch", "--quiet",
-            "--out"]
-    assert main([*args, str(tmp_path / "local")]) == 0
-    # `--ray local` with a Ray already running in this process uses it (and leaves it running)
-    assert main([*args, str(tmp_path / "ray"), "--ray", "local"]) == 0
-    local, on_ray = (_results(tmp_path / name / "parity.json") for name in ("local", "ray"))
-    assert len(local) == 8 and on_ray == local
+    cases = [load_case("regression"), load_case("bias-free-bce")]  # a failure: probed on Ray
+    local = run_compare(cases, ["torch"], list(DTYPES), pool=_session_pool())
+    on_ray = run_compare(cases, ["torch"], list(DTYPES), pool=ray_pool)
+    expected = _results(json_document(local, "now"))
+    assert len(expected) == 8 and _results(json_document(on_ray, "now")) == expected
+    # the command line: `--ray local` with a Ray already running in this process uses it (and
+    # leaves it running); parity.json holds the same results
+    assert main(["compare", "--case", "regression", "--engine", "torch", "--dtype", "float64",
+                 "--quiet", "--out", str(tmp_path), "--ray", "local"]) == 0
+    written = _results(json.loads((tmp_path / "parity.json").read_text()))
+    assert written == [r for r in expected if (r["case"], r["dtype"]) == ("regression",
+                                                                         "float64")]
 
 
 def test_a_campaign_on_ray_replays_the_local_campaign(ray_pool, tmp_path):

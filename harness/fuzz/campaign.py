@@ -35,7 +35,7 @@ from harness.fuzz.judging import (
     cause_of,
     classify,
     explain_fully,
-    first_failing_epoch,
+    failing_step,
     run_cases,
 )
 from harness.fuzz.records import (
@@ -177,7 +177,7 @@ class Campaign:
             for other in entries:
                 finding.seen(position[other.case.name], other.engine)
             self.findings[cause] = finding
-            self.shrink(finding, entry, first_failing_epoch(run, entry))
+            self.shrink(finding, entry, failing_step(run, entry))
         tried = len(self.records)
         self.log(f"{tried} cases, {sum(len(r.outcomes) for r in self.records)} comparisons, "
                  f"{len(self.findings)} findings, {self.run_seconds / tried:.2f} s a case, "
@@ -218,19 +218,19 @@ class Campaign:
             for case in candidates:
                 cause = causes.get((case.name, engine))
                 entry = next(e for e in compared.for_case(case.name) if e.engine == engine)
-                found.append((cause, first_failing_epoch(compared, entry) if cause else None))
+                found.append((cause, failing_step(compared, entry) if cause else None))
             return found
 
         return run
 
-    def shrink(self, finding: Finding, entry: Entry, hint: int | None) -> None:
+    def shrink(self, finding: Finding, entry: Entry, step: int | None) -> None:
         s = self.settings
         started = time.monotonic()
         finding.original = size_of(entry.case)
         shrinker = Shrinker(finding.cause, self.evaluate(entry.engine), self.materialize,
                             limit=s.shrink_limit, chunk=s.workers or 2,
                             budget=max(entry.case.steps, 2 * s.max_steps))
-        shrunk = shrinker.shrink(entry.case, hint)
+        shrunk = shrinker.shrink(entry.case, step)
         finding.evaluations, finding.exhausted = shrunk.evaluations, shrunk.exhausted
         self.describe(finding, entry.engine, shrunk.case)
         finding.shrink_seconds = time.monotonic() - started

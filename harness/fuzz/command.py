@@ -74,8 +74,8 @@ def register(commands: argparse._SubParsersAction, compare: argparse.ArgumentPar
                       help="where the report and found/ go (default: fuzz/)")
     fuzz.add_argument("--batch", type=whole_number(1), default=8, metavar="N",
                       help="cases run at once (default: 8)")
-    fuzz.add_argument("--shrink-limit", type=whole_number(1), default=30, metavar="N",
-                      help="runs at most to shrink one finding (default: 30)")
+    fuzz.add_argument("--shrink-limit", type=whole_number(1), default=50, metavar="N",
+                      help="runs at most to shrink one finding (default: 50)")
     fuzz.add_argument("--jobs", type=whole_number(1), default=None, metavar="N",
                       help="runs at once (default: the number of cores)")
     fuzz.add_argument("--timeout", type=positive_number, default=120.0, metavar="SECONDS",

@@ -89,11 +89,9 @@ def probe_steps(run: CompareRun, entry: Entry) -> list[int]:
     return sorted({max(1, last - 1), last})
 
 
-def first_failing_epoch(run: CompareRun, entry: Entry) -> int | None:
-    if entry.trace is None:
-        return None
-    step = probe_steps(run, entry)[-1]
-    return (step - 1) // entry.case.steps_per_epoch + 1
+def failing_step(run: CompareRun, entry: Entry) -> int | None:
+    """The step (1-based) where the runs first part; None for a run without a trace."""
+    return None if entry.trace is None else probe_steps(run, entry)[-1]
 
 
 def classify(run: CompareRun, floors: NoiseFloors, *, pool, workers: int | None,

@@ -26,7 +26,7 @@ class Settings:
     batch: int = 8  # cases run at once
     workers: int | None = None
     timeout: float = 120.0
-    shrink_limit: int = 30  # evaluations per finding
+    shrink_limit: int = 50  # evaluations per finding
     max_steps: int = MAX_STEPS
     max_rows: int = MAX_ROWS
 

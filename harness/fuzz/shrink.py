@@ -9,8 +9,9 @@ same error. Passes, each proposing simpler cases, the most aggressive first:
    hidden layer left out; then the fewest layers trained for more epochs (up to the step
    budget: a failure that grows, an overflow or rounding amplified by the dynamics, may need
    more steps on a smaller network);
-3. rows: the first half, the second half, the first eight (each also trained longer), then each
-   row left out;
+3. rows: in a failure of the first epoch, the rows up to the step where the runs part; the
+   first eight and the last eight (of more), the first half, the second half (each also trained
+   longer), then each row left out;
 4. features: one feature alone, then each left out;
 5. units: a hidden layer's units to 1, half, one fewer;
 6. activations: a hidden layer (or an MSE/half-SSE output) to a simpler one
@@ -41,7 +42,7 @@ from harness.fuzz.casefile import to_toml
 from harness.fuzz.judging import Cause
 from harness.fuzz.strategy import HIDDEN
 
-# evaluate(candidates) -> for each: (its cause or None when it passes, the first failing epoch)
+# evaluate(candidates) -> for each: (its cause or None when it passes, the step where it parts)
 Evaluate = Callable[[list[Case]], list[tuple[Cause | None, int | None]]]
 
 
@@ -55,8 +56,12 @@ def _rows(case: Case, keep: list[int]) -> Case:
                  batch_size=min(case.batch_size, len(keep)))
 
 
-def epochs(case: Case, hint: int | None, budget: int) -> list[Case]:
-    wanted = [hint or case.epochs, 1, case.epochs // 2, case.epochs - 1]
+def _epoch(case: Case, step: int | None) -> int | None:
+    return None if step is None else (step - 1) // case.steps_per_epoch + 1
+
+
+def epochs(case: Case, step: int | None, budget: int) -> list[Case]:
+    wanted = [_epoch(case, step) or case.epochs, 1, case.epochs // 2, case.epochs - 1]
     return [_with(case, epochs=e) for e in dict.fromkeys(wanted) if 1 <= e < case.epochs]
 
 
@@ -66,7 +71,7 @@ def longer(case: Case, budget: int) -> Case:
     return _with(case, epochs=max(case.epochs, budget // case.steps_per_epoch))
 
 
-def layers(case: Case, hint: int | None, budget: int) -> list[Case]:
+def layers(case: Case, step: int | None, budget: int) -> list[Case]:
     """The output layer alone, then with one hidden layer, then two neighbours, then each
     hidden layer left out: the fewest layers first; then the fewest again, trained longer."""
     hidden, last = range(len(case.layers) - 1), case.layers[-1]
@@ -78,19 +83,25 @@ def layers(case: Case, hint: int | None, budget: int) -> list[Case]:
     return found + [longer(c, budget) for c in fewest if longer(c, budget).epochs > c.epochs]
 
 
-def rows(case: Case, hint: int | None, budget: int) -> list[Case]:
+def rows(case: Case, step: int | None, budget: int) -> list[Case]:
+    """In a failure of the first epoch, the rows up to the step where the runs part; the first
+    eight rows and the last eight (of more), the first half, the second half (each also trained
+    longer), then each row left out."""
     n = case.rows
     if n < 2:
         return []
-    picks = [list(range(n // 2)), list(range(n // 2, n))]
-    picks += [list(range(8))] if n > 8 else []
-    halves = [_rows(case, keep) for keep in picks]
-    picks = [[j for j in range(n) if j != i] for i in range(n)]
-    longer_halves = [longer(c, budget) for c in halves if longer(c, budget).epochs > c.epochs]
-    return halves + longer_halves + [_rows(case, keep) for keep in picks]
+    picks = []
+    if step is not None and step <= case.steps_per_epoch and step * case.batch_size < n:
+        picks.append(list(range(step * case.batch_size)))  # the rows up to the parting step
+    picks += [list(range(8)), list(range(n - 8, n))] if n > 8 else []
+    picks += [list(range(n // 2)), list(range(n // 2, n))]
+    fewer = [_rows(case, keep) for keep in picks]
+    longer_ones = [longer(c, budget) for c in fewer if longer(c, budget).epochs > c.epochs]
+    return fewer + longer_ones + [_rows(case, [j for j in range(n) if j != i])
+                                  for i in range(n)]
 
 
-def features(case: Case, hint: int | None, budget: int) -> list[Case]:
+def features(case: Case, step: int | None, budget: int) -> list[Case]:
     n = case.inputs
     if n < 2:
         return []
@@ -106,7 +117,7 @@ def _layer(case: Case, index: int, **changes) -> Case:
     return _with(case, layers=tuple(changed))
 
 
-def units(case: Case, hint: int | None, budget: int) -> list[Case]:
+def units(case: Case, step: int | None, budget: int) -> list[Case]:
     found = []
     for i, layer in enumerate(case.layers[:-1]):
         for u in dict.fromkeys((1, layer.units // 2, layer.units - 1)):
@@ -115,7 +126,7 @@ def units(case: Case, hint: int | None, budget: int) -> list[Case]:
     return found
 
 
-def activations(case: Case, hint: int | None, budget: int) -> list[Case]:
+def activations(case: Case, step: int | None, budget: int) -> list[Case]:
     found = []
     free = len(case.layers) if case.loss in ("mse", "half_sse") else len(case.layers) - 1
     for i, layer in enumerate(case.layers[:free]):
@@ -125,7 +136,7 @@ def activations(case: Case, hint: int | None, budget: int) -> list[Case]:
     return found
 
 
-def biases(case: Case, hint: int | None, budget: int) -> list[Case]:
+def biases(case: Case, step: int | None, budget: int) -> list[Case]:
     having = [i for i, layer in enumerate(case.layers) if layer.bias]
     found = []
     if len(having) > 1:
@@ -145,7 +156,7 @@ def _one_digit(value: float) -> float:
     return float(f"{value:.1g}")
 
 
-def training(case: Case, hint: int | None, budget: int) -> list[Case]:
+def training(case: Case, step: int | None, budget: int) -> list[Case]:
     found = []
     if case.order == "shuffle":
         found.append(_with(case, order="file", shuffle_seed=0))
@@ -156,7 +167,7 @@ def training(case: Case, hint: int | None, budget: int) -> list[Case]:
     return found
 
 
-def inits(case: Case, hint: int | None, budget: int) -> list[Case]:
+def inits(case: Case, step: int | None, budget: int) -> list[Case]:
     init, found = case.init, []
     if init.kind == "random":
         found += [Init(kind="constant", weight=w, bias=init.bias) for w in (0.1, 0.5)]
@@ -180,7 +191,7 @@ def _rounded(values: np.ndarray, whole: bool) -> np.ndarray:
     return np.array([_one_digit(v) for v in values.ravel()]).reshape(values.shape)
 
 
-def data(case: Case, hint: int | None, budget: int) -> list[Case]:
+def data(case: Case, step: int | None, budget: int) -> list[Case]:
     found = []
     for whole in (False, True):
         x = _rounded(case.x, whole)
@@ -216,7 +227,7 @@ class Shrinker:
         self.limit, self.chunk = limit, max(1, chunk)
         self.tried: set[str] = set()
 
-    def shrink(self, case: Case, hint: int | None = None) -> Shrunk:
+    def shrink(self, case: Case, step: int | None = None) -> Shrunk:
         result = Shrunk(case)
         self.tried.add(to_toml(_with(case, name="", description="", source="")))
         shallow = True  # the first round: only each pass's most aggressive candidates
@@ -224,12 +235,12 @@ class Shrinker:
             progress = False
             for make in PASSES:
                 while not result.exhausted:
-                    candidates = make(result.case, hint, self.budget)
+                    candidates = make(result.case, step, self.budget)
                     found = self._first(candidates[:self.chunk] if shallow else candidates,
                                         result)
                     if found is None:
                         break
-                    result.case, hint = found
+                    result.case, step = found
                     result.accepted += 1
                     progress = True
             if not (progress or shallow):
@@ -262,7 +273,7 @@ class Shrinker:
                 continue
             batch = batch[:self.limit - result.evaluations]
             result.evaluations += len(batch)
-            for candidate, (cause, hint) in zip(batch, self.evaluate(batch), strict=True):
+            for candidate, (cause, step) in zip(batch, self.evaluate(batch), strict=True):
                 if cause == self.target:
-                    return candidate, hint
+                    return candidate, step
         return None
