@@ -60,6 +60,64 @@ def _session_pool() -> WorkerPool:
         return _POOL
 
 
+# The CI parity matrix (tests/test_parity.py): by far the longest single piece of the suite, and
+# mostly waiting on engine workers. It starts on a thread as soon as collection is done and trains
+# on the session's warm workers while the other modules run; its tests run last and wait for it.
+PARITY_MODULE = "tests/test_parity.py"
+_MATRIX: dict[str, object] = {}
+_MATRIX_DONE = threading.Event()
+_MATRIX_THREAD: list[threading.Thread] = []
+
+
+def _compute_matrix() -> None:
+    try:
+        from adapters.registry import ENGINES
+        from cases import case_names, load_case
+        from harness.compare import run_compare
+        from harness.judge.expectations import load_expectations
+
+        cases = [load_case(name) for name in case_names()]
+        engines = [e for e in ENGINES if not ENGINES[e].missing()]
+        _MATRIX["run"] = run_compare(cases, engines, ["float64", "float32"],
+                                     expectations=load_expectations(), pool=_session_pool())
+    except BaseException as error:  # re-raised in every test that asks for the matrix
+        _MATRIX["error"] = error
+    finally:  # (a session that ends first closes the pool: the matrix's runs end with it)
+        _MATRIX_DONE.set()
+
+
+def parity_matrix():
+    """The shipped matrix judged by `compare` (started in the background; waits for it)."""
+    if not _MATRIX_THREAD:
+        _start_matrix()
+    _MATRIX_DONE.wait()
+    if "error" in _MATRIX:
+        raise RuntimeError("the parity matrix did not complete") from _MATRIX["error"]
+    return _MATRIX["run"]
+
+
+
+def _start_matrix() -> None:
+    if not _MATRIX_THREAD:
+        thread = threading.Thread(target=_compute_matrix, name="parity-matrix", daemon=True)
+        _MATRIX_THREAD.append(thread)
+        thread.start()
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """The parity matrix's tests last, so that the rest of the suite runs while it trains."""
+    parity = [item for item in items if item.nodeid.startswith(PARITY_MODULE)]
+    if parity and len(parity) < len(items):
+        items[:] = [item for item in items if not item.nodeid.startswith(PARITY_MODULE)] + parity
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if any(item.nodeid.startswith(PARITY_MODULE) and "matrix" in getattr(item, "fixturenames", ())
+           for item in session.items):
+        _start_matrix()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _POOL is not None:
         _POOL.close()  # kills the warm workers and removes their scratch folders

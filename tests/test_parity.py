@@ -1,6 +1,7 @@
 """CI equivalence checks: every shipped case on every engine in both dtypes, judged by `compare`.
 
-The whole matrix runs once per session (each run a real engine process, two at a time), through
+The whole matrix runs once per session, in the background from the start (tests/conftest.py),
+on the session's warm engine workers, two runs at a time, through
 the same `run_compare` and comparison code as `python -m harness compare`.
 """
 
@@ -13,11 +14,9 @@ import pytest
 
 from adapters.registry import ENGINES
 from cases import case_names, load_case
-from harness.compare import run_compare
-from harness.judge.expectations import load_expectations
 from harness.judge.verdict import first_nonfinite_step
 from harness.outcome import Outcome
-from tests.conftest import _session_pool
+from tests.conftest import parity_matrix
 
 pytestmark = pytest.mark.frameworks
 
@@ -31,11 +30,9 @@ def _installed(engine: str) -> bool:
 
 @pytest.fixture(scope="session")
 def matrix():
-    cases = [load_case(name) for name in case_names()]
-    engines = [e for e in ENGINES if _installed(e)]
-    # on the session's warm workers: the engine modules' tests have imported the frameworks
-    return run_compare(cases, engines, DTYPES, expectations=load_expectations(),
-                       pool=_session_pool())
+    # run_compare on every shipped case, installed engine and dtype, on the session's warm
+    # workers; started in the background when collection ends (tests/conftest.py)
+    return parity_matrix()
 
 
 def _entry(matrix, case: str, engine: str, dtype: str):

@@ -20,9 +20,9 @@ from harness.contract.probe import StageKind
 from harness.judge.closeness import DEFAULT_TOLERANCES
 from harness.judge.probe import compare_stages
 from harness.outcome import Outcome
-from harness.run.pool import WorkerPool
 from reference import staged
 from tests import injected
+from tests.conftest import _session_pool
 
 FRAMEWORKS = ["torch", "keras-tensorflow", "keras-torch", "keras-jax"]
 
@@ -84,8 +84,7 @@ def test_a_softmax_gradient_is_compared_up_to_a_constant_per_row() -> None:
 
 @pytest.fixture(scope="module")
 def pool():
-    with WorkerPool(memory_limit_mb=4096) as shared:
-        yield shared
+    return _session_pool()  # warm workers: the frameworks are imported once per session
 
 
 @pytest.mark.frameworks

@@ -15,6 +15,7 @@ from cases import load_case
 from harness.contract import Trace
 from harness.outcome import RunStatus
 from harness.run.runner import Job, WorkerPool, run_all
+from tests.conftest import _session_pool
 
 pytestmark = pytest.mark.frameworks
 
@@ -49,11 +50,11 @@ def fresh() -> dict[str, Trace]:
 def test_warm_runs_in_any_order_give_the_bits_of_fresh_processes(fresh: dict[str, Trace]
                                                                    ) -> None:
     plan = jobs()
-    with WorkerPool() as pool:
-        # one worker per engine (workers=1 would also serialise engines: 2 keeps it quick while
-        # every engine's worker still trains all of its runs in turn), first forwards, then back
-        forwards = run_all(plan, workers=2, pool=pool)
-        backwards = run_all(plan[::-1], workers=2, pool=pool)
+    # the session's workers, which have trained other cases before (every module's runs): first
+    # forwards, then backwards
+    pool = _session_pool()
+    forwards = run_all(plan, workers=2, pool=pool)
+    backwards = run_all(plan[::-1], workers=2, pool=pool)
     warm_traces = [r for r in forwards + backwards]
     assert all(r.status == RunStatus.OK for r in warm_traces), [r.message for r in warm_traces]
     assert any(r.trace.meta["warm"] for r in warm_traces), "no run reused a warm worker"
