@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reference.numerics import tf_sigmoid64, tf_sigmoid_grad64, xla_tanh32, xla_tanh_grad32
+from reference.kernels import tf_sigmoid64, tf_sigmoid_grad64, xla_tanh32, xla_tanh_grad32
 
 F32 = np.float32
 
