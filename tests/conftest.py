@@ -69,17 +69,12 @@ _MATRIX_DONE = threading.Event()
 _MATRIX_THREAD: list[threading.Thread] = []
 
 
-def _compute_matrix() -> None:
+def _compute_matrix(cases: list, engines: list[str], expectations: object) -> None:
     try:
-        from adapters.registry import ENGINES
-        from cases import case_names, load_case
         from harness.compare import run_compare
-        from harness.judge.expectations import load_expectations
 
-        cases = [load_case(name) for name in case_names()]
-        engines = [e for e in ENGINES if not ENGINES[e].missing()]
         _MATRIX["run"] = run_compare(cases, engines, ["float64", "float32"],
-                                     expectations=load_expectations(), pool=_session_pool())
+                                     expectations=expectations, pool=_session_pool())
     except BaseException as error:  # re-raised in every test that asks for the matrix
         _MATRIX["error"] = error
     finally:  # (a session that ends first closes the pool: the matrix's runs end with it)
@@ -96,12 +91,22 @@ def parity_matrix():
     return _MATRIX["run"]
 
 
-
 def _start_matrix() -> None:
-    if not _MATRIX_THREAD:
-        thread = threading.Thread(target=_compute_matrix, name="parity-matrix", daemon=True)
-        _MATRIX_THREAD.append(thread)
-        thread.start()
+    """Reads the cases, engines and expected failures here, on the main thread before any test
+    runs: tests register engines of their own in the registry (monkeypatch), and the matrix must
+    not see them."""
+    if _MATRIX_THREAD:
+        return
+    from adapters.registry import ENGINES
+    from cases import case_names, load_case
+    from harness.judge.expectations import load_expectations
+
+    cases = [load_case(name) for name in case_names()]
+    engines = [name for name, spec in ENGINES.items() if not spec.missing()]
+    thread = threading.Thread(target=_compute_matrix, args=(cases, engines, load_expectations()),
+                              name="parity-matrix", daemon=True)
+    _MATRIX_THREAD.append(thread)
+    thread.start()
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
