@@ -195,3 +195,12 @@ def test_several_target_columns_become_several_outputs(write_case):
     gates = load_case("logic-gates")  # the shipped multi-label case: three sigmoid outputs, BCE
     assert gates.targets == ("and", "or", "xor") and gates.y.shape == (4, 3)
     np.testing.assert_array_equal(gates.y[:, 2], np.logical_xor(gates.x[:, 0], gates.x[:, 1]))
+
+
+def test_the_digits_table_is_scikit_learns_load_digits_to_the_bit():
+    """cases/datasets.py reads scikit-learn's bundled file without importing scikit-learn."""
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    digits = sklearn_datasets.load_digits()
+    case = load_case("digits")
+    np.testing.assert_array_equal(case.x, digits.data / 16.0)
+    np.testing.assert_array_equal(case.y.argmax(axis=1), digits.target)
