@@ -99,8 +99,12 @@ def test_the_shrinker_keeps_the_cause_and_reaches_the_smallest_case(tmp_path):
     assert not any(layer.bias for layer in case.layers) and case.init.kind == "constant"
     assert not shrunk.exhausted and shrunk.evaluations < 100
     assert same_case(case, load_case(case.path))  # every candidate went through the loader
+    # a limit of 3 ends a 5-layer, 12-row case still larger than 3 layers and 8 rows: it gets
+    # a second limit, once, and then stops
     limited = Shrinker(target, evaluate, materialize, limit=3).shrink(start, 2)
-    assert limited.exhausted and limited.evaluations == 3
+    assert limited.exhausted and limited.extended and limited.evaluations == 6
+    small = Shrinker(target, evaluate, materialize, limit=3).shrink(case, 2)  # already minimal
+    assert not small.extended
 
 
 def test_a_real_finding_is_shrunk_classified_and_written(tmp_path):
