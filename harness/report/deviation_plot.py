@@ -52,6 +52,11 @@ def _draw(data: CaseDeviations, engines: list[str], path: Path) -> Path:
         params = [d for d in data.params if d.dtype == dtype]
         floor = floor_of(losses + params)
         left, right = grid[row]
+        top = max((float(np.nanmax(s)) for d in losses + params for s in (d.values, d.allowed)
+                   if np.isfinite(s).any()), default=floor * 10)
+        # the limits before anything is drawn: autoscaling a panel whose values are all one
+        # number (a one-epoch case) warns "identical low and high ylims" on stderr
+        left.set_ylim(floor / 2.5, max(top, floor * 10) * 4)
         _panel(left, losses, dtype, floor, engines, handles, per=axis)
         _panel(right, params, dtype, floor, engines, handles, per="element")
         left.set_title(f"{dtype}: loss per {axis}" + (" (the runs diverge)" if axis == "step"
@@ -62,9 +67,6 @@ def _draw(data: CaseDeviations, engines: list[str], path: Path) -> Path:
         left.set_xlabel(axis)
         left.xaxis.set_major_locator(MaxNLocator(integer=True))
         _tensor_axis(right, data.tensors)
-        top = max((float(np.nanmax(s)) for d in losses + params for s in (d.values, d.allowed)
-                   if np.isfinite(s).any()), default=floor * 10)
-        left.set_ylim(floor / 2.5, max(top, floor * 10) * 4)
     handles["floor"] = Line2D([], [], color=FLOOR_COLOR, linestyle=":",
                               label="floor: a deviation of exactly 0 is drawn here")
     # The engines in the run's order, then the lines in the order drawn.
