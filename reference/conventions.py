@@ -27,6 +27,7 @@ class Convention(StrEnum):
 
     BCE_LOG_CLAMP = "bce-log-clamp"
     BCE_CLIP = "bce-clip"
+    BCE_CLIP_JAX = "bce-clip-jax"
     BCE_FROM_LOGITS = "bce-from-logits"
     CCE_CLIP = "cce-clip"
     CCE_FROM_LOGITS = "cce-from-logits"
@@ -67,6 +68,13 @@ CONVENTIONS: dict[Convention, ConventionInfo] = {info.convention: info for info 
         "keras/src/backend/jax/nn.py : binary_crossentropy; keras/src/backend/torch/nn.py : "
         "binary_crossentropy; eps from keras/src/backend/config.py : epsilon",
         ("keras-torch", "keras-jax"), "loss"),
+    ConventionInfo(
+        Convention.BCE_CLIP_JAX,
+        "bce-clip, with half the gradient where p is exactly eps or 1 - eps (float32: "
+        "1 - 2**-23): jnp.clip is maximum then minimum, and JAX splits a tie's gradient",
+        "keras/src/backend/jax/nn.py : binary_crossentropy (jnp.clip); "
+        "jax/_src/numpy/lax_numpy.py : clip; jax/_src/lax/lax.py : _balanced_eq",
+        ("keras-jax",), "loss"),
     ConventionInfo(
         Convention.BCE_FROM_LOGITS,
         "BCE from the logits of the sigmoid output layer: max(z, 0) - z y + log1p(exp(-abs(z))), "
@@ -177,7 +185,7 @@ def applicable(case: Case, dtype: str) -> list[Convention]:
     last = case.layers[-1].activation
     found = []
     if case.loss == "bce":
-        found += [Convention.BCE_LOG_CLAMP, Convention.BCE_CLIP]
+        found += [Convention.BCE_LOG_CLAMP, Convention.BCE_CLIP, Convention.BCE_CLIP_JAX]
         if last == "sigmoid":
             found.append(Convention.BCE_FROM_LOGITS)
     if case.loss == "categorical_crossentropy":

@@ -199,6 +199,7 @@ class Numerics:
 
     def _loss_convention(self) -> bool:
         return bool(self.conventions & {Convention.BCE_LOG_CLAMP, Convention.BCE_CLIP,
+                                        Convention.BCE_CLIP_JAX,
                                         Convention.BCE_FROM_LOGITS, Convention.CCE_CLIP,
                                         Convention.CCE_FROM_LOGITS})
 
@@ -240,14 +241,16 @@ class Numerics:
             value, scale = self._mean_of(terms)
             eps = self.const(F32(1e-12))  # the compiled kernel's EPSILON is a float32 1e-12f
             return value, (p - y) / np.maximum(p * (one - p), eps) * scale
-        if name == "bce" and self.has(Convention.BCE_CLIP):
+        if name == "bce" and (self.has(Convention.BCE_CLIP) or self.has(Convention.BCE_CLIP_JAX)):
             # keras/src/backend/jax/nn.py: binary_crossentropy (clip, then the two logs)
             eps = self.const(KERAS_EPSILON)
             q = np.clip(p, eps, one - eps)
             terms = -(y * np.log(q) + (one - y) * np.log(one - q))
             value, scale = self._mean_of(terms)
-            inside = (p >= eps) & (p <= one - eps)
-            return value, np.where(inside, -(y / q) + (one - y) / (one - q), 0) * scale
+            inside = ((p >= eps) & (p <= one - eps)).astype(self.dtype)
+            if self.has(Convention.BCE_CLIP_JAX):  # jnp.clip's tie: max/min jvp pass 1/2
+                inside = np.where((p == eps) | (p == one - eps), self.const(0.5), inside)
+            return value, inside * (-(y / q) + (one - y) / (one - q)) * scale
         if name == "categorical_crossentropy" and self.has(Convention.CCE_CLIP):
             # keras/src/backend/jax/nn.py: categorical_crossentropy (normalise, clip, log)
             eps = self.const(KERAS_EPSILON)

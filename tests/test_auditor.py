@@ -64,7 +64,8 @@ def test_every_convention_has_a_source_and_the_candidates_respect_their_groups()
         assert info.convention == convention
         assert " : " in info.source and info.formula and info.engines
     case = load_case("saturating-bce")
-    assert applicable(case, "float32") == [C.BCE_LOG_CLAMP, C.BCE_CLIP, C.BCE_FROM_LOGITS]
+    assert applicable(case, "float32") == [C.BCE_LOG_CLAMP, C.BCE_CLIP, C.BCE_CLIP_JAX,
+                                            C.BCE_FROM_LOGITS]
     for conventions in candidates(case, "float64"):
         groups = [CONVENTIONS[c].group for c in conventions]
         assert len(groups) == len(set(groups))  # never two loss forms at once
@@ -98,3 +99,21 @@ def test_a_clipped_bce_injected_into_torch_is_named_bce_clip(monkeypatch) -> Non
     assert clipped.explanation.probe.agrees
     assert any("matches the float64 reference computed with bce-clip" in s
                for s in run.findings["saturating-bce"])
+
+
+def test_bce_clip_jax_halves_the_gradient_only_at_an_exact_clip_bound() -> None:
+    """jnp.clip is maximum then minimum; JAX's rule for a tie (jax/_src/lax/lax.py :
+    _balanced_eq) passes half the gradient. In float32, 1 - 1e-7 is 1 - 2**-23, a value a
+    saturated sigmoid reaches exactly (a fuzz finding: Keras/JAX, a bias-free sigmoid unit)."""
+    import numpy as np
+
+    from reference.numerics import Numerics
+
+    f32 = np.float32
+    p = np.array([[f32(1) - f32(2) ** -23], [f32(0.5)]], dtype=f32)
+    z, y = np.zeros_like(p), np.array([[0.5], [0.0]], dtype=f32)
+    clip, jax = (Numerics(np.dtype(f32), frozenset({c})).loss("bce", "sigmoid", z, p, y)
+                 for c in (C.BCE_CLIP, C.BCE_CLIP_JAX))
+    assert clip.value == jax.value
+    assert jax.grad_prediction[0, 0] == clip.grad_prediction[0, 0] / 2  # the tie
+    assert jax.grad_prediction[1, 0] == clip.grad_prediction[1, 0]  # inside: the same
