@@ -5,7 +5,7 @@ and nothing else of the harness; it imports no orchestration.
 
 from harness.contract.engine import Engine, EngineError, Probe
 from harness.contract.request import RunRequest, data_order, initial_params, make_request
-from harness.contract.trace import Trace, epoch_means
+from harness.contract.trace import Trace, epoch_means, same_bits
 
 __all__ = [
     "Engine",
@@ -17,4 +17,5 @@ __all__ = [
     "epoch_means",
     "initial_params",
     "make_request",
+    "same_bits",
 ]

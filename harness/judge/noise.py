@@ -131,12 +131,29 @@ class NoiseFloors:
 
     def __init__(self) -> None:
         self._floors: dict[tuple, NoiseFloor] = {}
+        self._bases: dict[tuple, Trace] = {}
         self._lock = threading.Lock()
         self._busy: dict[tuple, threading.Event] = {}
+
+    def base(self, case: Case, dtype: str, conventions: Iterable[Convention] = (),
+             record_steps: bool = False) -> Trace:
+        """The reference trajectory under `conventions` alone (one run; no variants), kept for
+        `get`: the auditor looks at it before it pays for a floor."""
+        key = (case.name, str(case.path), dtype, tuple(conventions), record_steps)
+        with self._lock:
+            known = self._bases.get(key) or getattr(self._floors.get(key), "base", None)
+        if known is None:  # (two threads may both run it: the same bits, no harm)
+            known = staged.train(make_request(case, dtype, record_steps=record_steps), key[3])
+            with self._lock:
+                self._bases[key] = known
+        return known
 
     def get(self, case: Case, dtype: str, conventions: Iterable[Convention] = (),
             base: Trace | None = None, record_steps: bool = False) -> NoiseFloor:
         key = (case.name, str(case.path), dtype, tuple(conventions), record_steps)
+        if base is None:
+            with self._lock:
+                base = self._bases.get(key)
         while True:
             with self._lock:
                 if key in self._floors:
