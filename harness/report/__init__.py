@@ -22,19 +22,22 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from harness.judge.matrix import CompareRun
-from harness.report.content import document, shown_epochs
-from harness.report.data import json_document, loss_rows
-from harness.report.deviation_plot import plot_deviations
-from harness.report.deviations import case_deviations
-from harness.report.html import to_html
-from harness.report.markdown import to_markdown
-from harness.report.overview import plot_files
-from harness.report.plots import plot_losses
-from harness.report.sections import drawn
+if TYPE_CHECKING:
+    from harness.judge.matrix import CompareRun
 
 __all__ = ["shown_epochs", "write_report"]
+
+
+def __getattr__(name: str) -> object:
+    # pandas and matplotlib load only when a report is written: `harness.terminal` imports
+    # report.explain, and a command line that stops at a bad option must not pay ~1 s for them
+    if name == "shown_epochs":
+        from harness.report.content import shown_epochs
+
+        return shown_epochs
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def write_report(run: CompareRun, out: Path, *, generated: datetime | None = None
@@ -44,6 +47,16 @@ def write_report(run: CompareRun, out: Path, *, generated: datetime | None = Non
 
     Kinds: "md", "html", "json", "csv", "png:<case>" (the loss plot) and "deviation:<case>".
     """
+    from harness.report.content import document
+    from harness.report.data import json_document, loss_rows
+    from harness.report.deviation_plot import plot_deviations
+    from harness.report.deviations import case_deviations
+    from harness.report.html import to_html
+    from harness.report.markdown import to_markdown
+    from harness.report.overview import plot_files
+    from harness.report.plots import plot_losses
+    from harness.report.sections import drawn
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     stamp = (generated or datetime.now(UTC)).isoformat(timespec="seconds")
