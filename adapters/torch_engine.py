@@ -118,15 +118,20 @@ def train(request: RunRequest) -> Trace:
                   for slot in slots(case.optimizer)} if record else {}
 
     step = 0
+    batches: list[tuple[torch.Tensor, torch.Tensor]] = []
     started = time.perf_counter()
     for epoch in range(case.epochs):
-        for rows in request.batches(epoch):
-            index = torch.from_numpy(rows)
+        if epoch == 0 or not np.array_equal(request.order[epoch], request.order[epoch - 1]):
+            # each batch's rows gathered once per distinct order, not once per step (as the
+            # reference does): the same tensors, two fewer ops a step
+            batches = [(x[index], y[index]) for index in map(torch.from_numpy,
+                                                             request.batches(epoch))]
+        for inputs, targets in batches:
             optimizer.zero_grad()
-            out = x[index]
+            out = inputs
             for linear, activation in zip(layers, activations, strict=True):
                 out = activation(linear(out))
-            loss = loss_fn(out, y[index])
+            loss = loss_fn(out, targets)
             step_losses[step] = loss.detach()  # computed before the update: the step loss
             loss.backward()
             optimizer.step()

@@ -12,6 +12,7 @@ Update:   every parameter p <- p - lr * dL/dp, all gradients taken at the pre-up
 from __future__ import annotations
 
 import time
+from functools import cache
 
 import numpy as np
 
@@ -24,15 +25,22 @@ from reference.optimizers import Update, slots
 Params = dict[str, np.ndarray]
 
 
+@cache
+def _names(layer: int) -> tuple[str, str]:
+    """Layer `layer`'s weight and bias names, made once (the loop asks for them every step)."""
+    return layout.weight(layer), layout.bias(layer)
+
+
 def forward(params: Params, layers: tuple[Layer, ...], x: np.ndarray
             ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Zs and As of every layer; As[0] is the input, As[-1] the prediction (batch, outputs)."""
     zs: list[np.ndarray] = []
     acts = [x]
     for index, layer in enumerate(layers, start=1):
-        z = acts[-1] @ params[layout.weight(index)]  # (batch, units)
+        weight, bias = _names(index)
+        z = acts[-1] @ params[weight]  # (batch, units)
         if layer.bias:
-            z = z + params[layout.bias(index)]
+            z = z + params[bias]
         zs.append(z)
         acts.append(activations.forward(layer.activation, z))
     return zs, acts
@@ -44,12 +52,13 @@ def backward(params: Params, layers: tuple[Layer, ...], zs: list[np.ndarray],
     grads: Params = {}
     grad_a = grad_out  # (batch, outputs)
     for index in range(len(layers), 0, -1):
-        layer = layers[index - 1]
+        layer, (weight, bias) = layers[index - 1], _names(index)
         grad_z = activations.backward(layer.activation, zs[index - 1], acts[index], grad_a)
-        grads[layout.weight(index)] = acts[index - 1].T @ grad_z  # (inputs, units)
+        grads[weight] = acts[index - 1].T @ grad_z  # (inputs, units)
         if layer.bias:
-            grads[layout.bias(index)] = grad_z.sum(axis=0)  # (units,)
-        grad_a = grad_z @ params[layout.weight(index)].T  # (batch, inputs) of this layer
+            # np.add.reduce is what ndarray.sum calls (same bits), without its Python wrapper
+            grads[bias] = np.add.reduce(grad_z, axis=0)  # (units,)
+        grad_a = grad_z @ params[weight].T  # (batch, inputs) of this layer
     return grads
 
 
