@@ -43,25 +43,25 @@ def batch_stream(request: RunRequest) -> Any:
                 .flat_map(lambda rows: tf.data.Dataset.from_tensor_slices(rows)
                           .batch(case.batch_size))  # the last batch may be short, as harness's
                 .map(lambda rows: (tf.gather(x, rows), tf.gather(y, rows))))
-    if BACKEND == "torch":
-        return _torch_batches(request)
-    return ((request.x[rows], request.y[rows])
-            for epoch in range(case.epochs) for rows in request.batches(epoch))
+    return _gathered(request, torch_tensors=BACKEND == "torch")
 
 
-def _torch_batches(request: RunRequest) -> Any:
-    """The same stream as torch tensors made once per distinct batch: Keras's torch data path
-    then passes them through instead of converting NumPy arrays at every step (that conversion
-    was 8% of keras-torch's step time, measured with cProfile)."""
-    import torch
+def _gathered(request: RunRequest, torch_tensors: bool) -> Any:
+    """The stream, each batch gathered once per distinct order (not once per step). On torch,
+    as torch tensors: Keras's torch data path then passes them through instead of converting
+    NumPy arrays at every step (that conversion was 8% of keras-torch's step time, measured
+    with cProfile)."""
+    convert: Any = lambda array: array  # noqa: E731
+    if torch_tensors:
+        import torch
 
-    made: dict[bytes, tuple[Any, Any]] = {}
+        convert = torch.from_numpy
+    batches: list[tuple[Any, Any]] = []
     for epoch in range(request.case.epochs):
-        for rows in request.batches(epoch):
-            key = rows.tobytes()
-            if key not in made:
-                made[key] = (torch.from_numpy(request.x[rows]), torch.from_numpy(request.y[rows]))
-            yield made[key]
+        if epoch == 0 or not np.array_equal(request.order[epoch], request.order[epoch - 1]):
+            batches = [(convert(request.x[rows]), convert(request.y[rows]))
+                       for rows in request.batches(epoch)]
+        yield from batches
 
 
 def epochs_per_fit_epoch(epochs: int, steps_per_epoch: int) -> int:
