@@ -50,21 +50,28 @@ def _timed(job: Job) -> tuple[RunResult, float]:
     return result, time.perf_counter() - started
 
 
-def measure(engine: str, case: Case, dtype: str, repeat: int) -> dict:
-    """Start-up (process + import + everything but training) and steps/s, over `repeat` runs."""
-    startup, speed, message = [], [], ""
+def measure(engines: list[str], case: Case, dtype: str, repeat: int) -> list[dict]:
+    """Start-up (process + import + everything but training) and steps/s of each of `engines`,
+    over `repeat` rounds; each round runs every engine once, in turn, so that an engine and its
+    baseline are timed side by side (a machine that slows down for a minute slows both)."""
+    startup: dict[str, list[float]] = {e: [] for e in engines}
+    speed: dict[str, list[float]] = {e: [] for e in engines}
+    message: dict[str, str] = {}
     for _ in range(repeat):
-        result, wall = _timed(Job(engine, case, dtype))
-        if result.status != RunStatus.OK:
-            message = result.message.splitlines()[0] if result.message else result.status
-            break
-        train = result.trace.meta["train_seconds"]
-        startup.append(wall - train)
-        speed.append(case.steps / train)
-    if not speed:
-        return {"engine": engine, "status": RunStatus.ERROR, "message": message}
-    return {"engine": engine, "status": RunStatus.OK, "startup_s": _stats(startup),
-            "steps_per_s": _stats(speed)}
+        for engine in engines:
+            if engine in message:
+                continue
+            result, wall = _timed(Job(engine, case, dtype))
+            if result.status != RunStatus.OK:
+                message[engine] = (result.message.splitlines()[0] if result.message
+                                   else str(result.status))
+                continue
+            train = result.trace.meta["train_seconds"]
+            startup[engine].append(wall - train)
+            speed[engine].append(case.steps / train)
+    return [{"engine": e, "status": RunStatus.ERROR, "message": message[e]} if e in message
+            else {"engine": e, "status": RunStatus.OK, "startup_s": _stats(startup[e]),
+                  "steps_per_s": _stats(speed[e])} for e in engines]
 
 
 def bench_engines(engines: list[str], quick: bool, repeat: int,
@@ -74,11 +81,11 @@ def bench_engines(engines: list[str], quick: bool, repeat: int,
         dtype = "float32" if case.name == "digits" else "float64"
         for engine in engines:
             log(f"{label}: {engine}")
-            row = {"workload": label, "dtype": dtype, "steps": case.steps,
-                   **measure(engine, case, dtype, repeat)}
             baseline = BASELINE_OF.get(engine)
+            measured = measure([engine, baseline] if baseline else [engine], case, dtype, repeat)
+            row = {"workload": label, "dtype": dtype, "steps": case.steps, **measured[0]}
             if baseline:
-                row["baseline"] = measure(baseline, case, dtype, repeat)
+                row["baseline"] = measured[1]
                 if row["status"] == RunStatus.OK and row["baseline"]["status"] == RunStatus.OK:
                     row["ratio"] = (row["steps_per_s"]["median"]
                                     / row["baseline"]["steps_per_s"]["median"])

@@ -142,9 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser(
         "bench", help="measure every engine against a bare loop in its framework",
         description="Time start-up and steps/s of every installed engine on regression and "
-                    "digits next to a bare hand-written loop in the same framework, the whole "
-                    "seed-case compare against the bare loops, and peak memory with per-step "
-                    "recording off and on. Writes DIR/bench.json and DIR/bench.md.")
+                    "digits next to a bare hand-written loop in the same framework (run in "
+                    "turn, side by side), the default compare of every shipped case with warm "
+                    "workers against one process per run, and the peak memory of a warm worker "
+                    "after 5 and after 50 runs. Writes DIR/bench.json and DIR/bench.md.")
     bench.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR",
                        help="where bench.json and bench.md go (default: reports/)")
     bench.add_argument("--repeat", type=whole_number(1), default=3, metavar="N",
