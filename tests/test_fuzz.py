@@ -107,6 +107,41 @@ def test_the_shrinker_keeps_the_cause_and_reaches_the_smallest_case(tmp_path):
     assert not small.extended
 
 
+def test_a_saturation_that_a_chain_of_widths_built_shrinks_to_fewer_layers(tmp_path):
+    # seen in a campaign (seed 3, bce-clip on Keras): 1-4-12-1 layers under a constant 0.9 on
+    # x = 0 put the output sigmoid past Keras's clip, and no layer could go without losing it.
+    # The "failure" here: the reference's first prediction is past 1 - 1e-7.
+    from harness.contract import make_request
+    from reference.mlp import forward
+
+    target = Cause("explained", "bce-clip")
+    chain = dataclasses.replace(
+        load_case("regression"), features=("x",), inputs=1, x=np.zeros((1, 1)),
+        y=np.full((1, 1), 0.12), loss="bce", batch_size=1, epochs=1, expect=Expectations(),
+        layers=(Layer(1, "sigmoid", bias=False), Layer(4, "linear", bias=False),
+                Layer(12, "linear", bias=False), Layer(1, "sigmoid", bias=False)),
+        init=Init(kind="constant", weight=0.9))
+
+    def saturated(case: Case) -> bool:
+        request = make_request(case, "float64")
+        return bool(forward(request.params, case.layers, request.x)[1][-1].max() > 1 - 1e-7)
+
+    def materialize(case):
+        try:
+            return write_case(case, tmp_path / f"c{abs(hash(to_toml(case)))}.toml")
+        except CaseError:
+            return None
+
+    def evaluate(cases):
+        return [(target if saturated(c) else None, 1) for c in cases]
+
+    start = write_case(chain, tmp_path / "chain.toml")
+    assert saturated(start)
+    shrunk = Shrinker(target, evaluate, materialize, limit=50).shrink(start, 1)
+    assert len(shrunk.case.layers) <= 3 and saturated(shrunk.case)
+    assert shrunk.case.init.weight > chain.init.weight  # what the fewer layers needed
+
+
 def test_a_real_finding_is_shrunk_classified_and_written(tmp_path):
     # torch clamps BCE's logs at -100 where the float32 reference takes log(0) (saturating-bce)
     pool = _session_pool()

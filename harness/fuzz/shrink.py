@@ -8,7 +8,8 @@ same error. Passes, each proposing simpler cases, the most aggressive first:
 2. layers: the output layer alone, then with one hidden layer, two neighbouring ones, then each
    hidden layer left out; then the fewest layers trained for more epochs (up to the step
    budget: a failure that grows, an overflow or rounding amplified by the dynamics, may need
-   more steps on a smaller network);
+   more steps on a smaller network); then those of at most 3 layers with initial weights 4 and
+   16 times larger (a saturation that the widths of a longer chain multiplied up to);
 3. rows: the fewest first (the halves, the rows up to the step where the runs part, the first
    and the last eight), each also trained longer, then each row left out;
 4. features: one feature alone, then each left out;
@@ -79,7 +80,25 @@ def layers(case: Case, step: int | None, budget: int) -> list[Case]:
     found = [_with(case, layers=(*(case.layers[i] for i in keep), last))
              for keep in dict.fromkeys(keeps) if len(keep) < len(hidden)]
     fewest = [c for c in found if len(c.layers) <= 2]
-    return found + [longer(c, budget) for c in fewest if longer(c, budget).epochs > c.epochs]
+    # A chain of layers whose widths multiply up to a saturation (a clipped probability, a
+    # flat tanh) loses it when one goes: at most 3 layers again, with weights that much larger
+    # (seen: 1-4-12-1 linear layers under a constant 0.9, bce-clip on Keras, kept 4 layers).
+    scaled = [_with(c, init=init) for factor in SCALES for c in found if len(c.layers) <= 3
+              for init in [_scaled(case.init, factor)] if init is not None]
+    return (found + [longer(c, budget) for c in fewest if longer(c, budget).epochs > c.epochs]
+            + scaled)
+
+
+SCALES = (4.0, 16.0)  # initial weights times these, on a case with fewer layers
+
+
+def _scaled(init: Init, factor: float) -> Init | None:
+    """The same initial weights, `factor` times larger (None: nothing to scale)."""
+    if init.kind == "constant":
+        return dataclasses.replace(init, weight=init.weight * factor) if init.weight else None
+    if init.distribution == "normal":
+        return dataclasses.replace(init, std=init.std * factor)
+    return dataclasses.replace(init, low=init.low * factor, high=init.high * factor)
 
 
 def rows(case: Case, step: int | None, budget: int) -> list[Case]:
