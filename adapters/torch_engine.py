@@ -106,7 +106,6 @@ def train(request: RunRequest) -> Trace:
         if linear.bias is not None:
             named[layout.bias(index)] = (linear.bias, False)
 
-    x, y = torch.from_numpy(request.x), torch.from_numpy(request.y)
     step_losses = torch.empty(case.steps, dtype=dtype)  # filled on-device: no per-step sync
     record = request.record_steps
     # Per-step arrays exist only when asked for, so memory does not grow with steps otherwise.
@@ -118,14 +117,9 @@ def train(request: RunRequest) -> Trace:
                   for slot in slots(case.optimizer)} if record else {}
 
     step = 0
-    batches: list[tuple[torch.Tensor, torch.Tensor]] = []
     started = time.perf_counter()
-    for epoch in range(case.epochs):
-        if epoch == 0 or not np.array_equal(request.order[epoch], request.order[epoch - 1]):
-            # each batch's rows gathered once per distinct order, not once per step (as the
-            # reference does): the same tensors, two fewer ops a step
-            batches = [(x[index], y[index]) for index in map(torch.from_numpy,
-                                                             request.batches(epoch))]
+    # each batch gathered once per distinct order, not once per step: two fewer ops a step
+    for batches in request.epoch_batches(torch.from_numpy):
         for inputs, targets in batches:
             optimizer.zero_grad()
             out = inputs

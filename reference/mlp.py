@@ -90,15 +90,11 @@ def train(request: RunRequest) -> Trace:
     step = 0
     started = time.perf_counter()
     # Divergence is an outcome to report (inf/nan losses), not an error.
-    batches: list = []
     with np.errstate(all="ignore"):
-        for epoch in range(case.epochs):
-            if epoch == 0 or not np.array_equal(request.order[epoch], request.order[epoch - 1]):
-                # each batch's rows gathered once per distinct order, not once per step
-                batches = [(request.x[rows], request.y[rows], dtype.type(len(rows)))
-                           for rows in request.batches(epoch)]
+        # each batch gathered once per distinct order, not once per step
+        for epoch, batches in enumerate(request.epoch_batches()):
             total = dtype.type(0)
-            for x, y, size in batches:
+            for x, y in batches:
                 loss, grads = loss_and_gradients(params, case.layers, case.loss, x, y)
                 if optimizer is None:
                     for name in params:
@@ -106,7 +102,7 @@ def train(request: RunRequest) -> Trace:
                 else:
                     optimizer.apply(params, grads)
                 step_losses[step] = loss
-                total += loss * size
+                total += loss * dtype.type(len(x))
                 if record:
                     for name in params:
                         step_params[name][step] = params[name]

@@ -6,8 +6,9 @@ permutations) all come from this module; no engine initialises or shuffles anyth
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -61,6 +62,17 @@ class RunRequest:
         rows = self.order[epoch]
         for start in range(0, len(rows), self.case.batch_size):
             yield rows[start:start + self.case.batch_size]
+
+    def epoch_batches(self, convert: Callable[[np.ndarray], Any] = lambda array: array
+                      ) -> Iterator[list[tuple[Any, Any]]]:
+        """Each epoch's batches as (x, y) pairs, `convert`ed (e.g. torch.from_numpy); gathered
+        once per distinct order, not once per step (file order: once for the whole run)."""
+        batches: list[tuple[Any, Any]] = []
+        for epoch in range(self.case.epochs):
+            if epoch == 0 or not np.array_equal(self.order[epoch], self.order[epoch - 1]):
+                batches = [(convert(self.x[rows]), convert(self.y[rows]))
+                           for rows in self.batches(epoch)]
+            yield batches
 
     def ordered_data(self) -> tuple[np.ndarray, np.ndarray]:
         """x and y for all epochs one after the other, as (epochs * rows, ...) arrays."""

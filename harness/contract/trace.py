@@ -57,19 +57,21 @@ def epoch_means(step_losses: np.ndarray, case: Case) -> np.ndarray:
 def same_bits(a: Trace, b: Trace) -> bool:
     """Whether two traces hold the same numbers, bit for bit (nan and -0.0 included): losses,
     final parameters, and the per-step parameters and state where both recorded them."""
+    steps = a.step_params is not None and b.step_params is not None
+    states = bool(a.step_state and b.step_state)
+    if a.final_params.keys() != b.final_params.keys() or (
+            states and a.step_state.keys() != b.step_state.keys()):
+        return False
 
     def arrays(trace: Trace) -> list[np.ndarray]:
         found = [trace.epoch_losses, trace.step_losses,
                  *(trace.final_params[k] for k in sorted(trace.final_params))]
-        if a.step_params is not None and b.step_params is not None:
+        if steps:
             found += [trace.step_params[k] for k in sorted(trace.step_params)]
-        if a.step_state and b.step_state:
-            found += [values[k] for slot in sorted(trace.step_state)
-                      for values in [trace.step_state[slot]] for k in sorted(values)]
+        if states:
+            found += [trace.step_state[slot][k] for slot in sorted(trace.step_state)
+                      for k in sorted(trace.step_state[slot])]
         return found
 
-    if a.final_params.keys() != b.final_params.keys() or (
-            a.step_state and b.step_state and a.step_state.keys() != b.step_state.keys()):
-        return False
     return all(x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
                for x, y in zip(arrays(a), arrays(b), strict=True))

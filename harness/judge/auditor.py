@@ -55,16 +55,14 @@ def audit(case: Case, engine: str, dtype: str, trace: Trace, oracle_dtype: str,
     tried = 0
     for reference_dtype in dict.fromkeys((dtype, oracle_dtype)):
         found: list[tuple[tuple[Convention, ...], Comparison]] = []
-
-        def base(conventions: tuple[Convention, ...], at: str = reference_dtype) -> Trace:
-            return floors.base(case, at, conventions, record_steps=record)
-
         for conventions in candidates(case, reference_dtype, engine):
             if found and len(conventions) > len(found[0][0]):
                 break  # a smaller set already explains it
-            reference = base(conventions)
-            if any(same_bits(reference, base(tuple(c for c in conventions if c != idle)))
-                   for idle in conventions):
+            reference, *without_one = (
+                floors.base(case, reference_dtype, subset, record_steps=record)
+                for subset in (conventions, *(tuple(c for c in conventions if c != idle)
+                                              for idle in conventions)))
+            if any(same_bits(reference, smaller) for smaller in without_one):
                 # a convention that changes nothing in this case's run explains nothing: the
                 # set without it was tried (smaller sets come first), and its floor is not paid
                 continue

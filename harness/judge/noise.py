@@ -125,6 +125,10 @@ def default_tolerance(case: Case, dtype: str) -> Tolerance:
     return case.tolerance.get(dtype, DEFAULT_TOLERANCES[dtype])
 
 
+def _key(case: Case, dtype: str, conventions: Iterable[Convention], record_steps: bool) -> tuple:
+    return case.name, str(case.path), dtype, tuple(conventions), record_steps
+
+
 class NoiseFloors:
     """Floors measured once per (case, dtype, conventions) and shared; thread-safe, so that
     `compare` can measure the textbook floors while the engines train."""
@@ -139,7 +143,7 @@ class NoiseFloors:
              record_steps: bool = False) -> Trace:
         """The reference trajectory under `conventions` alone (one run; no variants), kept for
         `get`: the auditor looks at it before it pays for a floor."""
-        key = (case.name, str(case.path), dtype, tuple(conventions), record_steps)
+        key = _key(case, dtype, conventions, record_steps)
         with self._lock:
             known = self._bases.get(key) or getattr(self._floors.get(key), "base", None)
         if known is None:  # (two threads may both run it: the same bits, no harm)
@@ -150,7 +154,7 @@ class NoiseFloors:
 
     def get(self, case: Case, dtype: str, conventions: Iterable[Convention] = (),
             base: Trace | None = None, record_steps: bool = False) -> NoiseFloor:
-        key = (case.name, str(case.path), dtype, tuple(conventions), record_steps)
+        key = _key(case, dtype, conventions, record_steps)
         if base is None:
             with self._lock:
                 base = self._bases.get(key)
