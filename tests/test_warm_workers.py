@@ -73,6 +73,7 @@ def test_a_worker_killed_between_runs_is_replaced() -> None:
         second = run_all([Job("reference", case, "float64")], pool=pool)[0]
         assert second.status == RunStatus.OK, second.message
         assert_same_bits(first.trace, second.trace, "reference after a replaced worker")
+        assert not worker.scratch.exists(), "the dead worker's scratch folder was left behind"
 
 
 def test_closing_a_pool_ends_its_workers_and_removes_their_folders() -> None:

@@ -69,7 +69,10 @@ class WorkerPool:
                 raise RuntimeError("the worker pool is closed")
             idle = self._idle.get(_key(spec), [])
             worker = idle.pop() if idle and self.warm and not spec.isolated else None
-        if worker is None or not worker.alive:
+        if worker is not None and not worker.alive:  # died while idle: its group and folder go
+            worker.close()
+            worker = None
+        if worker is None:
             worker = WorkerProcess(spec, self.memory_limit_mb)
         with self._lock:
             self._busy.add(worker)
