@@ -14,6 +14,9 @@ For each comparison that fails against the textbook reference:
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 import numpy as np
 
 from adapters.registry import ORACLE
@@ -28,7 +31,7 @@ from harness.judge.probe import ProbeResult, compare_stages, stage_slack
 from harness.judge.verdict import Comparison, first_nonfinite_step
 from harness.outcome import Outcome, RunStatus
 from harness.run.pool import WorkerPool
-from harness.run.runner import DEFAULT_TIMEOUT, Job, run_all
+from harness.run.runner import DEFAULT_TIMEOUT, Job, RunResult, run_all
 from reference import staged
 
 
@@ -83,19 +86,28 @@ class Explainer:
               workers: int | None = None, timeout: float = DEFAULT_TIMEOUT,
               memory_limit_mb: float | None = None) -> None:
         """Run the probe jobs of every (entry, steps) at once, then judge each entry's steps."""
-        jobs: list[Job] = []
-        index: list[tuple[Entry, int]] = []
+        jobs = self.probe_jobs(targets)
+        self.judge_probes(targets, jobs, run_probes(jobs, pool, workers, timeout,
+                                                    memory_limit_mb))
+
+    def probe_jobs(self, targets: list[tuple[Entry, list[int]]]) -> list[tuple[Entry, Job]]:
+        """One probe job per (entry, step), from the reference's parameters before that step."""
+        jobs = []
         for entry, steps in targets:
             for step in steps:
                 state = self.state_before(entry.case, oracle_dtype(entry), step)
-                jobs.append(Job(entry.engine, entry.case, entry.dtype, params=state,
-                                probe_step=step))
-                index.append((entry, step))
-        kwargs = {} if memory_limit_mb is None else {"memory_limit_mb": memory_limit_mb}
-        results = run_all(jobs, workers, timeout, pool=pool, **kwargs) if jobs else []
+                jobs.append((entry, Job(entry.engine, entry.case, entry.dtype, params=state,
+                                        probe_step=step)))
+        return jobs
+
+    def judge_probes(self, targets: list[tuple[Entry, list[int]]],
+                     jobs: list[tuple[Entry, Job]], results: list[RunResult]) -> None:
+        """Each entry's earliest step with a parting stage (else its last probed step); for an
+        explained entry, that step against the reference under its conventions too."""
         by_entry: dict[int, list[tuple[ProbeResult, StageTrace | None]]] = {}
-        for (entry, step), result in zip(index, results, strict=True):
-            by_entry.setdefault(id(entry), []).append(self.judge_step(entry, step, result))
+        for (entry, job), result in zip(jobs, results, strict=True):
+            by_entry.setdefault(id(entry), []).append(self.judge_step(entry, job.probe_step,
+                                                                      result))
         for entry, _ in targets:
             probes = sorted(by_entry.get(id(entry), []), key=lambda item: item[0].step)
             if not probes:
@@ -140,7 +152,6 @@ def explain(run: CompareRun, floors: NoiseFloors, *, probe_step: int | None = No
     explainer = Explainer(run, floors)
     judged = [e for e in run.entries if e.engine != ORACLE and e.trace is not None]
     failing = [e for e in judged if e.comparison.verdict == Outcome.FAIL]
-    explainer.audit(failing)
     targets = []
     for entry in judged:
         steps = set()
@@ -152,9 +163,47 @@ def explain(run: CompareRun, floors: NoiseFloors, *, probe_step: int | None = No
             steps.add(probe_step)
         if steps:
             targets.append((entry, sorted(steps)))
-    explainer.probe(targets, pool=pool, workers=workers, timeout=timeout,
-                    memory_limit_mb=memory_limit_mb)
+    jobs = explainer.probe_jobs(targets)
+    # The probes train on the engines' workers while this process audits (NumPy): neither
+    # needs the other until the probes are judged, and each alone leaves cores idle (the
+    # audit is one thread; the default compare's audit took 45 s, its probes 40 s, one after
+    # the other). The audit runs on a thread and the probes' wait stays on this one, where
+    # Ctrl-C and SIGTERM arrive (harness.run.pool.WorkerPool.run_all).
+    audited = _Background(explainer.audit, failing)
+    results = run_probes(jobs, pool, workers, timeout, memory_limit_mb)
+    audited.result()
+    explainer.judge_probes(targets, jobs, results)
     run.warnings += citation_warnings(failing)
+
+
+def run_probes(jobs: list[tuple[Entry, Job]], pool: WorkerPool | None, workers: int | None,
+               timeout: float, memory_limit_mb: float | None) -> list[RunResult]:
+    kwargs = {} if memory_limit_mb is None else {"memory_limit_mb": memory_limit_mb}
+    return run_all([job for _, job in jobs], workers, timeout, pool=pool, **kwargs) if jobs else []
+
+
+class _Background:
+    """`function(*args)` on a daemon thread; `result()` waits and re-raises what it raised."""
+
+    def __init__(self, function: Callable[..., object], *args: object) -> None:
+        self._outcome: list[object] = []
+        self._error: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                self._outcome.append(function(*args))
+            except BaseException as error:  # re-raised in the caller's thread by result()
+                self._error.append(error)
+
+        self._thread = threading.Thread(target=work, daemon=True, name="bpp-audit")
+        self._thread.start()
+
+    def result(self) -> object:
+        while self._thread.is_alive():  # in slices: a signal still reaches the waiting thread
+            self._thread.join(0.2)
+        if self._error:
+            raise self._error[0]
+        return self._outcome[0]
 
 
 def run_oracle_trace(run: CompareRun, entry: Entry):
