@@ -115,6 +115,11 @@ class WorkerProcess:
             except (EOFError, OSError):
                 return Reply(None, self._ended(start))
             if not self.alive:
+                # A --once worker replies and exits: both can happen after the poll above
+                # timed out, and the reply is then still waiting in the socket.
+                with contextlib.suppress(EOFError, OSError):
+                    if self.conn.poll(0):
+                        return Reply(self.conn.recv())
                 return Reply(None, self._ended(start))
             if time.monotonic() > deadline:
                 self.kill()
