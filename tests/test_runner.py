@@ -31,7 +31,6 @@ def test_a_changed_case_field_reaches_the_engine_process() -> None:
     assert not np.array_equal(linear.epoch_losses, in_process.epoch_losses)
 
 
-
 def test_a_reply_sent_just_before_the_worker_exits_is_read(monkeypatch) -> None:
     """A learner's worker (one run, then exit) can reply and exit between the parent's poll for
     the reply and its check that the worker is alive. Forced here on a real learner process: the

@@ -15,7 +15,6 @@ For each comparison that fails against the textbook reference:
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 import numpy as np
 
@@ -169,9 +168,21 @@ def explain(run: CompareRun, floors: NoiseFloors, *, probe_step: int | None = No
     # audit is one thread; the default compare's audit took 45 s, its probes 40 s, one after
     # the other). The audit runs on a thread and the probes' wait stays on this one, where
     # Ctrl-C and SIGTERM arrive (harness.run.pool.WorkerPool.run_all).
-    audited = _Background(explainer.audit, failing)
+    errors: list[BaseException] = []
+
+    def audit_failing() -> None:
+        try:
+            explainer.audit(failing)
+        except BaseException as error:  # re-raised below, on this thread
+            errors.append(error)
+
+    auditing = threading.Thread(target=audit_failing, daemon=True, name="bpp-audit")
+    auditing.start()
     results = run_probes(jobs, pool, workers, timeout, memory_limit_mb)
-    audited.result()
+    while auditing.is_alive():  # in slices: a signal still reaches this thread
+        auditing.join(0.2)
+    if errors:
+        raise errors[0]
     explainer.judge_probes(targets, jobs, results)
     run.warnings += citation_warnings(failing)
 
@@ -180,30 +191,6 @@ def run_probes(jobs: list[tuple[Entry, Job]], pool: WorkerPool | None, workers: 
                timeout: float, memory_limit_mb: float | None) -> list[RunResult]:
     kwargs = {} if memory_limit_mb is None else {"memory_limit_mb": memory_limit_mb}
     return run_all([job for _, job in jobs], workers, timeout, pool=pool, **kwargs) if jobs else []
-
-
-class _Background:
-    """`function(*args)` on a daemon thread; `result()` waits and re-raises what it raised."""
-
-    def __init__(self, function: Callable[..., object], *args: object) -> None:
-        self._outcome: list[object] = []
-        self._error: list[BaseException] = []
-
-        def work() -> None:
-            try:
-                self._outcome.append(function(*args))
-            except BaseException as error:  # re-raised in the caller's thread by result()
-                self._error.append(error)
-
-        self._thread = threading.Thread(target=work, daemon=True, name="bpp-audit")
-        self._thread.start()
-
-    def result(self) -> object:
-        while self._thread.is_alive():  # in slices: a signal still reaches the waiting thread
-            self._thread.join(0.2)
-        if self._error:
-            raise self._error[0]
-        return self._outcome[0]
 
 
 def run_oracle_trace(run: CompareRun, entry: Entry):
