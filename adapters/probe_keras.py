@@ -7,7 +7,8 @@ make_loss after set_floatx, the case's optimizer from adapters.optimizers_keras)
   dense.py: Dense.call: ops.matmul, ops.add, then the activation), layer by layer;
 - the loss and the gradients: the backend's autodiff of the same loss object applied to the
   model's output, the way each backend's train_step differentiates it (tf.GradientTape on
-  TensorFlow, jax.value_and_grad of stateless_call on JAX, torch autograd on torch);
+  TensorFlow, jax.value_and_grad of stateless_call compiled with jax.jit on JAX, torch autograd
+  on torch);
   dL/d(prediction) is None on TensorFlow when the loss reads the output layer's logits
   (keras/src/backend/tensorflow/nn.py: _get_logits), as its gradient then never reaches the
   prediction;
@@ -105,9 +106,16 @@ def _jax(model, loss, x, y):
         prediction, _ = model.stateless_call(values, others, x, training=True)
         return loss(y, prediction)
 
-    value, grads = jax.value_and_grad(of_params)(trainable)
-    prediction, _ = model.stateless_call(trainable, others, x, training=True)
-    return value, jax.grad(lambda p: loss(y, p))(prediction), grads
+    def gradients(values):
+        value, grads = jax.value_and_grad(of_params)(values)
+        prediction, _ = model.stateless_call(values, others, x, training=True)
+        return value, jax.grad(lambda p: loss(y, p))(prediction), grads
+
+    # Compiled as one function, as fit compiles its train step (jax.value_and_grad inside
+    # jax.jit: keras/src/backend/jax/trainer.py : JAXTrainer.train_step, make_train_function).
+    # Op by op, JAX compiled each primitive of the forward and backward pass separately for
+    # every new shape: 1.5-4.5 s for a case's first probe on a worker, now one compile.
+    return jax.jit(gradients)(trainable)
 
 
 def _torch(model, loss, x, y):
@@ -124,5 +132,5 @@ def _torch(model, loss, x, y):
 
 _GRADIENTS = {"tensorflow": _tensorflow, "jax": _jax, "torch": _torch}
 _SOURCES = {"tensorflow": "tf.GradientTape of the loss object on the model's output",
-            "jax": "jax.value_and_grad of the loss object on Model.stateless_call",
+            "jax": "jax.value_and_grad of the loss object on Model.stateless_call, in jax.jit",
             "torch": "torch autograd (.grad) of the loss object on the model's output"}
