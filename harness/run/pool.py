@@ -16,6 +16,7 @@ exception) kills every worker's process group and removes every scratch folder.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,7 @@ from adapters.registry import EngineSpec
 from harness.contract import make_request
 from harness.outcome import RunStatus
 from harness.run.jobs import Job, RunResult
-from harness.run.process import WorkerProcess
+from harness.run.process import STOP_GRACE, WorkerProcess
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -173,5 +174,10 @@ class WorkerPool:
             workers = [w for idle in self._idle.values() for w in idle] + list(self._busy)
             self._idle.clear()
             self._busy.clear()
-        for worker in workers:
-            worker.close()
+        # All asked at once, then waited for together: a framework's worker takes about a second
+        # to exit (its interpreter's teardown), and one after the other a pool of nine took 7 s
+        # to close at the end of a fuzz run.
+        asked = [worker.ask_to_stop() for worker in workers]
+        deadline = time.monotonic() + STOP_GRACE
+        for worker, sent in zip(workers, asked, strict=True):
+            worker.close(max(0.0, deadline - time.monotonic()), asked=sent)

@@ -31,6 +31,7 @@ from cases.text import excerpt
 
 ROOT = Path(__file__).resolve().parents[2]
 POLL_SECONDS = 0.2  # how often a waiting parent checks time, memory and the worker's life
+STOP_GRACE = 2.0  # seconds a worker asked to stop has to exit before it is killed
 LOG_HEAD_BYTES, LOG_TAIL_BYTES = 2_000, 6_000  # what of a run's stderr is kept, at most
 
 # The same for every engine: parity runs must not depend on the user's shell or config files.
@@ -156,14 +157,25 @@ class WorkerProcess:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
 
-    def close(self) -> None:
-        """Ask politely, then make sure: the group is gone and the scratch folder removed."""
-        if self.alive:
-            try:
-                self.conn.send(None)
-                self.process.wait(timeout=2)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
+    def ask_to_stop(self) -> bool:
+        """Send the message that ends the worker (after its current run); no wait. False: it
+        is gone or cannot hear."""
+        if not self.alive:
+            return False
+        try:
+            self.conn.send(None)
+        except OSError:
+            return False
+        return True
+
+    def close(self, grace: float = STOP_GRACE, *, asked: bool | None = None) -> None:
+        """Ask politely (unless `asked` says whether that was done already), wait up to `grace`
+        seconds, then make sure: the group is gone and the scratch folder removed."""
+        if asked is None:
+            asked = self.ask_to_stop()
+        if asked:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=grace)
         self.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)

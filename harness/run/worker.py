@@ -7,8 +7,9 @@ case and its arrays arrive whole; no case file is read here), and sends back one
 `{"status": "ok", "trace": Trace}` or `{"status": "error" | "unavailable", "message": str}`.
 A (spec, request, step) triple runs the engine's `probe(request, step)` instead (one step,
 stage by stage): `{"status": "ok", "probe": StageTrace}`.
-`None` (or the parent going away) ends it. `--once` (a learner's code) serves one run and exits,
-so nothing a learner did can reach the next run.
+`None` (or the parent going away) ends it, at once (os._exit: no framework teardown).
+`--once` (a learner's code) serves one run and exits normally, so nothing a learner did can
+reach the next run.
 """
 
 from __future__ import annotations
@@ -125,7 +126,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fd", type=int, required=True, help="the connection's file descriptor")
     parser.add_argument("--once", action="store_true", help="serve one run, then exit")
     args = parser.parse_args(argv)
-    return serve(Connection(args.fd), args.once)
+    code = serve(Connection(args.fd), args.once)
+    if args.once:  # a learner's own code: its at-exit handlers run, as it expects
+        return code
+    # An engine worker asked to stop has nothing left to write: the frameworks' teardown at a
+    # normal exit (their at-exit handlers, then collecting every module) took one to two
+    # seconds a worker on this machine, and a pool waits for its workers when it closes (ten
+    # workers: 7.1 s before, 0.15 s now).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
