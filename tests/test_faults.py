@@ -188,11 +188,19 @@ def test_a_crashing_learner_leaves_the_other_results_and_the_report(tmp_path: Pa
 
 def _start_compare(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
     env = {**os.environ, "TMPDIR": str(tmp_path)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "harness", "compare", "--engine", f"{FAULTS}/hangs.py:train",
-         "--case", "regression", "--dtype", "float64", "--out", str(tmp_path / "out"),
-         "--quiet", *extra], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+    # Started as a terminal starts a command, so that SIGINT is Ctrl-C: a child inherits an
+    # ignored SIGINT through exec (a handler it does not), and Python then installs no
+    # KeyboardInterrupt; a suite run as a background job of a script (`nox -s tests &`: the
+    # shell ignores SIGINT there) would otherwise test a compare that, rightly, ignores Ctrl-C.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "harness", "compare", "--engine", f"{FAULTS}/hangs.py:train",
+             "--case", "regression", "--dtype", "float64", "--out", str(tmp_path / "out"),
+             "--quiet", *extra], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _wait_for_workers(tmp_path: Path, deadline: float = 60) -> None:
