@@ -122,12 +122,17 @@ CONVENTIONS: dict[Convention, ConventionInfo] = {info.convention: info for info 
         ("keras-jax",), "activation"),
     ConventionInfo(
         Convention.SIGMOID_TF,
-        "float64 sigmoid as TensorFlow's Eigen kernel computes it: e / (1 + e), e = exp(z) "
+        "sigmoid as TensorFlow's Eigen kernel computes it: in float64 e / (1 + e), e = exp(z) "
         "(1 where e overflows) instead of 1 / (1 + exp(-z)), exp by Eigen's pexp_double four "
-        "elements at a time and libm's exp for the last (size mod 4); derivative "
-        "g (y (1 - y)) in those packets, (g y) (1 - y) in the tail; denormals flushed to zero",
+        "elements at a time and libm's exp for the last (size mod 4); in float32 Eigen's own "
+        "logistic eight at a time (z clamped at 16.6355324 and halved, exp by a degree-5 "
+        "polynomial, squared, e / (1 + e), 0 below -104; up to 4.5 ulps) and "
+        "expf(min(z, 16.6355324)) in the tail; derivative g (y (1 - y)) in those packets, "
+        "(g y) (1 - y) in the tail; denormals flushed to zero",
         "tensorflow/python/ops/math_ops.py : sigmoid (gen_math_ops.sigmoid, the Sigmoid op: "
-        "Eigen's scalar_logistic_op<double>, compiled); tensorflow/python/ops/math_grad.py : "
+        "Eigen's scalar_logistic_op<double>, and scalar_logistic_op<float>::packetOp in "
+        "tensorflow/include/Eigen/src/Core/functors/UnaryFunctors.h, compiled without FMA); "
+        "tensorflow/python/ops/math_grad.py : "
         "_SigmoidGrad (gen_math_ops.sigmoid_grad: scalar_sigmoid_gradient_op); "
         "tsl/platform/denormal.h : ScopedFlushDenormal; checked to the bit",
         ("keras-tensorflow",), "activation"),
@@ -195,6 +200,8 @@ def applicable(case: Case, dtype: str) -> list[Convention]:
     activations = {layer.activation for layer in case.layers}
     if dtype == "float32" and "tanh" in activations:
         found.append(Convention.TANH_XLA)
+    if dtype == "float32" and "sigmoid" in activations:
+        found.append(Convention.SIGMOID_TF)
     if dtype == "float64":
         if case.loss in ("mse", "bce"):  # Keras's ops.mean over the outputs; CCE sums them
             found.append(Convention.LOSS_MEAN_FLOAT32)

@@ -1,7 +1,8 @@
 """Framework kernels the reference's conventions compute with, each modelled to the bit and
 checked against the installed framework on this machine (tests/test_framework_kernels.py;
 docs/framework-conventions.md, section D): XLA's float32 tanh and JAX's tanh derivative
-(tanh-xla, tanh-float32), TensorFlow's float64 sigmoid and its gradient (sigmoid-tf).
+(tanh-xla, tanh-float32), TensorFlow's float64 and float32 sigmoid and its gradient
+(sigmoid-tf).
 
 A kernel compiled into a framework's binary cannot be read as Python source: each function names
 the source it reproduces, and the test is the evidence that it does.
@@ -118,3 +119,70 @@ def tf_sigmoid_grad64(g: np.ndarray, y: np.ndarray, packets: bool = True) -> np.
     packed = _ftz(g * _ftz(y * (1 - y)))
     tail = _ftz(_ftz(g * y) * (1 - y))
     return np.where(_packets(y) | (not packets), packed, tail)
+
+
+# Eigen's logistic for a packet of floats (Eigen/src/Core/functors/UnaryFunctors.h :
+# scalar_logistic_op<float>::packetOp, in TensorFlow's wheel: tensorflow/include/Eigen/...), its
+# pmadd a multiply then an add (TF's CPU kernels are built without FMA), 8 floats per AVX packet.
+_EIGEN_PACKET_FLOAT = 8
+_LOGISTIC_EXP_HI = F32(16.6355324)  # the first x where the interpolant is exactly one
+_LOGISTIC_POLYNOMIAL = tuple(F32(c) for c in (  # p2, p3, p4, p5 of exp(r), degree 5
+    0.49999141693115234375, 0.16666877269744873046875, 4.1898667812347412109375e-2,
+    8.33471305668354034423828125e-3))
+
+
+def _ftz32(x: np.ndarray) -> np.ndarray:
+    """A float32 result with denormals flushed to zero, the sign kept (as _ftz for float64)."""
+    return np.where(np.abs(x) < np.finfo(F32).tiny, np.copysign(F32(0), x), x).astype(F32)
+
+
+def eigen_logistic32(z: np.ndarray) -> np.ndarray:
+    """The packet path: x clamped above, halved (exp(x) = exp(x / 2)^2, so that no step makes a
+    denormal), Cephes' range reduction x = m ln 2 + r, exp(r) by a degree-5 polynomial, 2^m,
+    squared, e / (1 + e); exactly 0 below -104."""
+    x0 = np.asarray(z, dtype=F32)
+    x = np.minimum(x0, _LOGISTIC_EXP_HI) * F32(0.5)
+    m = np.floor(x * F32(1.44269504088896341) + F32(0.5))
+    r = m * F32(-0.693359375) + x
+    r = m * F32(2.12194440e-4) + r
+    r2 = r * r
+    p2, p3, p4, p5 = _LOGISTIC_POLYNOMIAL
+    p = r * (r2 * p5 + p3) + (r2 * p4 + p2)
+    p = r2 * p + (r + F32(1))
+    with np.errstate(all="ignore"):
+        e = np.ldexp(p, m.astype(np.int32)).astype(F32)
+        e = e * e
+        return np.where(x0 < F32(-104), F32(0), e / (F32(1) + e)).astype(F32)
+
+
+def _packets_of(values: np.ndarray, width: int) -> np.ndarray:
+    flat = np.zeros(values.size, dtype=bool)
+    flat[:values.size - values.size % width] = True
+    return flat.reshape(values.shape)
+
+
+def tf_sigmoid32(z: np.ndarray, packets: bool = True) -> np.ndarray:
+    """tf.math.sigmoid in float32: eigen_logistic32 in packets of 8; the tail (size mod 8) by
+    scalar_logistic_op<float>::operator(): e = expf(min(x, 16.6355324)), e / (1 + e); every
+    denormal flushed to zero. `packets=False`: the scalar form everywhere."""
+    x = np.asarray(z, dtype=F32)
+    with np.errstate(all="ignore"):
+        # libm's expf, as correctly rounded as float64's exp rounded once to float32 (NumPy's
+        # own float32 exp is a SIMD approximation)
+        e = np.exp(np.minimum(x, _LOGISTIC_EXP_HI).astype(np.float64)).astype(F32)
+        scalar = e / (F32(1) + e)
+    chosen = np.where(_packets_of(x, _EIGEN_PACKET_FLOAT) & packets, eigen_logistic32(x), scalar)
+    return _ftz32(chosen)
+
+
+def tf_sigmoid_grad32(g: np.ndarray, y: np.ndarray, packets: bool = True) -> np.ndarray:
+    """TF's SigmoidGrad in float32: as tf_sigmoid_grad64, in packets of 8 floats."""
+    g, y = _ftz32(np.asarray(g, dtype=F32)), _ftz32(np.asarray(y, dtype=F32))
+    packed = _ftz32(g * _ftz32(y * (F32(1) - y)))
+    tail = _ftz32(_ftz32(g * y) * (F32(1) - y))
+    return np.where(_packets_of(y, _EIGEN_PACKET_FLOAT) | (not packets), packed, tail)
+
+
+# tf.math.sigmoid and its gradient by dtype name (sigmoid-tf)
+TF_SIGMOID = {"float64": (tf_sigmoid64, tf_sigmoid_grad64),
+              "float32": (tf_sigmoid32, tf_sigmoid_grad32)}

@@ -25,7 +25,7 @@ import numpy as np
 
 from reference import activations, losses
 from reference.conventions import KERAS_EPSILON, TORCH_LOG_FLOOR, Convention
-from reference.kernels import tf_sigmoid64, tf_sigmoid_grad64, xla_tanh32, xla_tanh_grad32
+from reference.kernels import TF_SIGMOID, xla_tanh32, xla_tanh_grad32
 
 F32 = np.float32
 
@@ -124,7 +124,7 @@ class Numerics:
                 or (self.has(Convention.TANH_FLOAT32) and self.dtype == np.float64))
 
     def _tf_sigmoid(self) -> bool:
-        return self.has(Convention.SIGMOID_TF) and self.dtype == np.float64
+        return self.has(Convention.SIGMOID_TF)
 
     def activate(self, name: str, z: np.ndarray) -> np.ndarray:
         if name == "tanh" and self._xla_tanh():
@@ -135,8 +135,10 @@ class Numerics:
             return xla_tanh32(z, fused).astype(self.dtype)
         if name == "sigmoid" and self._tf_sigmoid():
             # tf.math.sigmoid (keras/src/backend/tensorflow/nn.py : sigmoid): Eigen's logistic,
-            # e / (1 + e). The variants: libm's exp for every element (ALTERNATE).
-            return tf_sigmoid64(z, packets=self.rounding != Rounding.ALTERNATE)
+            # e / (1 + e) (float64), its polynomial packet code (float32). The variants: the
+            # scalar form with libm's exp for every element (ALTERNATE).
+            forward, _ = TF_SIGMOID[np.dtype(self.dtype).name]
+            return forward(z, packets=self.rounding != Rounding.ALTERNATE)
         if self.rounding == Rounding.ALTERNATE:
             if name == "sigmoid":
                 e = np.exp(-np.abs(z))
@@ -167,7 +169,8 @@ class Numerics:
             return xla_tanh_grad32(grad_a, a, fused).astype(self.dtype)
         if name == "sigmoid" and self._tf_sigmoid():
             # TF's SigmoidGrad op (tensorflow/python/ops/math_grad.py : _SigmoidGrad)
-            return tf_sigmoid_grad64(grad_a, a, packets=self.rounding != Rounding.ALTERNATE)
+            _, backward = TF_SIGMOID[np.dtype(self.dtype).name]
+            return backward(grad_a, a, packets=self.rounding != Rounding.ALTERNATE)
         if self.rounding == Rounding.ALTERNATE:
             if name == "sigmoid":
                 return grad_a * (a * (1 - a))

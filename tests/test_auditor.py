@@ -69,7 +69,7 @@ def test_every_convention_has_a_source_and_the_candidates_respect_their_groups()
         assert " : " in info.source and info.formula and info.engines
     case = load_case("saturating-bce")
     assert applicable(case, "float32") == [C.BCE_LOG_CLAMP, C.BCE_CLIP, C.BCE_CLIP_JAX,
-                                            C.BCE_FROM_LOGITS]
+                                            C.BCE_FROM_LOGITS, C.SIGMOID_TF]
     for conventions in candidates(case, "float64"):
         groups = [CONVENTIONS[c].group for c in conventions]
         assert len(groups) == len(set(groups))  # never two loss forms at once

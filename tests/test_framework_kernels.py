@@ -1,6 +1,6 @@
 """The framework kernels the reference's conventions model (reference/numerics.py), checked to the
 bit against the installed frameworks: XLA's float32 tanh and JAX's tanh derivative (tanh-xla,
-tanh-float32), TensorFlow's float64 sigmoid and its gradient (sigmoid-tf).
+tanh-float32), TensorFlow's float64 and float32 sigmoid and its gradient (sigmoid-tf).
 
 Each framework runs in its own subprocess (as every engine does), on inputs chosen where the
 textbook formulas and the kernels part: next to saturation, below XLA's small-x cut, at the clamp,
@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reference.kernels import tf_sigmoid64, tf_sigmoid_grad64, xla_tanh32, xla_tanh_grad32
+from reference.kernels import (
+    tf_sigmoid32,
+    tf_sigmoid64,
+    tf_sigmoid_grad32,
+    tf_sigmoid_grad64,
+    xla_tanh32,
+    xla_tanh_grad32,
+)
 
 F32 = np.float32
 
@@ -29,9 +36,18 @@ def _inputs() -> dict[str, np.ndarray]:
     sigmoid_z = np.concatenate([
         rng.uniform(-40, 40, 3001), rng.uniform(20, 37, 300), [23.0, 22.9, 36.8, 37.0, -708.0,
                                                                -709.0, -745.0, 709.9, 800.0]])
+    # float32: all of Eigen's range (0 below -104, exactly 1 above 16.64, denormal results
+    # between -104 and -87 flushed), and a tail of 5 that it takes one element at a time
+    sigmoid32_z = np.concatenate([
+        rng.uniform(-12, 12, 4000), rng.uniform(-110, 20, 4000), rng.uniform(-104.5, -86, 400),
+        [16.6355324, 16.63553, 17.0, -9.0, -104.0, -103.99, -105.0, 0.0, -0.0, 88.0, 7.5, -7.5,
+         30.0, -30.0, -87.3, -87.4, 1e-30, 2.5]]).astype(F32)
+    assert sigmoid32_z.size % 8 == 2
+    sigmoid32_z = np.concatenate([sigmoid32_z, F32([-95.0, -20.5, 3.25])])  # tail: 5 elements
     return {
         "tanh_z": tanh_z, "tanh_g": rng.normal(size=tanh_z.shape).astype(F32),
         "sigmoid_z": sigmoid_z, "sigmoid_g": rng.normal(size=sigmoid_z.shape),
+        "sigmoid32_z": sigmoid32_z, "sigmoid32_g": rng.normal(size=sigmoid32_z.shape).astype(F32),
     }
 
 
@@ -50,7 +66,13 @@ _TF = """
     with tf.GradientTape() as tape:
         tape.watch(z)
         y = tf.math.sigmoid(z)
-    np.savez("tf.npz", sigmoid=y.numpy(), grad=tape.gradient(y, z, output_gradients=g).numpy())
+    z32, g32 = tf.constant(d["sigmoid32_z"]), tf.constant(d["sigmoid32_g"])
+    with tf.GradientTape() as tape32:
+        tape32.watch(z32)
+        y32 = tf.math.sigmoid(z32)
+    np.savez("tf.npz", sigmoid=y.numpy(), grad=tape.gradient(y, z, output_gradients=g).numpy(),
+             sigmoid32=y32.numpy(),
+             grad32=tape32.gradient(y32, z32, output_gradients=g32).numpy())
 """
 
 
@@ -122,3 +144,19 @@ def test_tf_sigmoid_float64_to_the_bit(kernels: dict) -> None:
 def test_tf_sigmoid_gradient_to_the_bit(kernels: dict) -> None:
     g = kernels["inputs"]["sigmoid_g"]
     _same_bits(kernels["tf"]["grad"], tf_sigmoid_grad64(g, kernels["tf"]["sigmoid"]))
+
+
+def test_tf_sigmoid_float32_to_the_bit(kernels: dict) -> None:
+    """Eigen's float32 logistic (a polynomial exp, not libm's) in packets of 8, the scalar form
+    in the tail (tests the 5 elements after the last packet), denormals flushed."""
+    z = kernels["inputs"]["sigmoid32_z"]
+    assert z.size % 8 == 5
+    _same_bits(kernels["tf"]["sigmoid32"], tf_sigmoid32(z))
+    with np.errstate(over="ignore"):
+        textbook = F32(1) / (F32(1) + np.exp(-z))
+    assert np.mean(textbook != kernels["tf"]["sigmoid32"]) > 0.2  # why float32 sigmoid-tf exists
+
+
+def test_tf_sigmoid_gradient_float32_to_the_bit(kernels: dict) -> None:
+    g = kernels["inputs"]["sigmoid32_g"]
+    _same_bits(kernels["tf"]["grad32"], tf_sigmoid_grad32(g, kernels["tf"]["sigmoid32"]))
