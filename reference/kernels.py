@@ -87,19 +87,21 @@ def eigen_exp(x: np.ndarray) -> np.ndarray:
         return np.where(x < -709.784, 0.0, np.maximum(e, x))
 
 
-def _packets(values: np.ndarray) -> np.ndarray:
+def _packets(values: np.ndarray, width: int = _EIGEN_PACKET) -> np.ndarray:
     """Which elements of a row-major tensor an Eigen kernel takes a packet at a time: all but
-    the last (size mod 4), which it takes one by one (scalar code: libm's exp, another order)."""
+    the last (size mod `width`: 4 doubles, 8 floats), which it takes one by one (scalar code:
+    libm's exp, another order)."""
     flat = np.zeros(values.size, dtype=bool)
-    flat[:values.size - values.size % _EIGEN_PACKET] = True
+    flat[:values.size - values.size % width] = True
     return flat.reshape(values.shape)
 
 
 def _ftz(x: np.ndarray) -> np.ndarray:
-    """A float64 result as TensorFlow's CPU kernels leave it: denormals flushed to zero (the
-    executor runs ops under tsl/platform/denormal.h : ScopedFlushDenormal, flush-to-zero and
-    denormals-are-zero; measured: tf.sigmoid(-709.0) is 0, 1 / (1 + e^709) is 1.2e-308)."""
-    return np.where(np.abs(x) < np.finfo(np.float64).tiny, np.copysign(0.0, x), x)  # signed
+    """A result as TensorFlow's CPU kernels leave it: denormals (of x's own dtype) flushed to
+    zero (the executor runs ops under tsl/platform/denormal.h : ScopedFlushDenormal,
+    flush-to-zero and denormals-are-zero; measured: tf.sigmoid(-709.0) is 0, 1 / (1 + e^709) is
+    1.2e-308)."""
+    return np.where(np.abs(x) < np.finfo(x.dtype).tiny, np.copysign(0.0, x), x)  # signed
 
 
 def tf_sigmoid64(z: np.ndarray, packets: bool = True) -> np.ndarray:
@@ -115,10 +117,15 @@ def tf_sigmoid_grad64(g: np.ndarray, y: np.ndarray, packets: bool = True) -> np.
     """TF's SigmoidGrad in float64 (tensorflow/core/kernels/cwise_ops.h :
     scalar_sigmoid_gradient_op): g * (y * (1 - y)) in packets, (g * y) * (1 - y) in the tail,
     denormals flushed after each operation."""
-    g, y = _ftz(np.asarray(g, dtype=np.float64)), _ftz(np.asarray(y, dtype=np.float64))
+    return _sigmoid_grad(g, y, np.float64, _EIGEN_PACKET, packets)
+
+
+def _sigmoid_grad(g: np.ndarray, y: np.ndarray, dtype: type, width: int,
+                  packets: bool) -> np.ndarray:
+    g, y = _ftz(np.asarray(g, dtype=dtype)), _ftz(np.asarray(y, dtype=dtype))
     packed = _ftz(g * _ftz(y * (1 - y)))
     tail = _ftz(_ftz(g * y) * (1 - y))
-    return np.where(_packets(y) | (not packets), packed, tail)
+    return np.where(_packets(y, width) | (not packets), packed, tail)
 
 
 # Eigen's logistic for a packet of floats (Eigen/src/Core/functors/UnaryFunctors.h :
@@ -129,11 +136,6 @@ _LOGISTIC_EXP_HI = F32(16.6355324)  # the first x where the interpolant is exact
 _LOGISTIC_POLYNOMIAL = tuple(F32(c) for c in (  # p2, p3, p4, p5 of exp(r), degree 5
     0.49999141693115234375, 0.16666877269744873046875, 4.1898667812347412109375e-2,
     8.33471305668354034423828125e-3))
-
-
-def _ftz32(x: np.ndarray) -> np.ndarray:
-    """A float32 result with denormals flushed to zero, the sign kept (as _ftz for float64)."""
-    return np.where(np.abs(x) < np.finfo(F32).tiny, np.copysign(F32(0), x), x).astype(F32)
 
 
 def eigen_logistic32(z: np.ndarray) -> np.ndarray:
@@ -155,12 +157,6 @@ def eigen_logistic32(z: np.ndarray) -> np.ndarray:
         return np.where(x0 < F32(-104), F32(0), e / (F32(1) + e)).astype(F32)
 
 
-def _packets_of(values: np.ndarray, width: int) -> np.ndarray:
-    flat = np.zeros(values.size, dtype=bool)
-    flat[:values.size - values.size % width] = True
-    return flat.reshape(values.shape)
-
-
 def tf_sigmoid32(z: np.ndarray, packets: bool = True) -> np.ndarray:
     """tf.math.sigmoid in float32: eigen_logistic32 in packets of 8; the tail (size mod 8) by
     scalar_logistic_op<float>::operator(): e = expf(min(x, 16.6355324)), e / (1 + e); every
@@ -171,16 +167,13 @@ def tf_sigmoid32(z: np.ndarray, packets: bool = True) -> np.ndarray:
         # own float32 exp is a SIMD approximation)
         e = np.exp(np.minimum(x, _LOGISTIC_EXP_HI).astype(np.float64)).astype(F32)
         scalar = e / (F32(1) + e)
-    chosen = np.where(_packets_of(x, _EIGEN_PACKET_FLOAT) & packets, eigen_logistic32(x), scalar)
-    return _ftz32(chosen)
+    chosen = np.where(_packets(x, _EIGEN_PACKET_FLOAT) & packets, eigen_logistic32(x), scalar)
+    return _ftz(chosen.astype(F32))
 
 
 def tf_sigmoid_grad32(g: np.ndarray, y: np.ndarray, packets: bool = True) -> np.ndarray:
     """TF's SigmoidGrad in float32: as tf_sigmoid_grad64, in packets of 8 floats."""
-    g, y = _ftz32(np.asarray(g, dtype=F32)), _ftz32(np.asarray(y, dtype=F32))
-    packed = _ftz32(g * _ftz32(y * (F32(1) - y)))
-    tail = _ftz32(_ftz32(g * y) * (F32(1) - y))
-    return np.where(_packets_of(y, _EIGEN_PACKET_FLOAT) | (not packets), packed, tail)
+    return _sigmoid_grad(g, y, F32, _EIGEN_PACKET_FLOAT, packets)
 
 
 # tf.math.sigmoid and its gradient by dtype name (sigmoid-tf)
