@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 import numpy as np
@@ -14,6 +15,7 @@ from adapters.registry import ENGINES
 from cases import load_case
 from harness.contract import Trace
 from harness.outcome import RunStatus
+from harness.run.process import WorkerProcess
 from harness.run.runner import Job, WorkerPool, run_all
 from tests.conftest import _session_pool
 
@@ -87,3 +89,30 @@ def test_closing_a_pool_ends_its_workers_and_removes_their_folders() -> None:
         time.sleep(0.1)
     assert not any(w.alive for w in workers)
     assert not any(w.scratch.exists() for w in workers)
+
+
+def test_a_worker_closed_by_two_threads_at_once_closes_once() -> None:
+    """A signal's pool.close (main thread) and a runner thread that saw its worker die both
+    close that worker: the second must find it closed, not close its socket again (EBADF, a
+    traceback where compare should say 'terminated')."""
+    spec = Job("reference", load_case("regression"), "float64").spec
+    for _ in range(5):
+        worker = WorkerProcess(spec, None)
+        start = threading.Barrier(6)
+        failures: list[BaseException] = []
+
+        def close(worker: WorkerProcess = worker, start: threading.Barrier = start,
+                  failures: list[BaseException] = failures) -> None:
+            start.wait()
+            try:
+                worker.close(0.5)
+            except BaseException as exc:  # every failure is the finding
+                failures.append(exc)
+
+        threads = [threading.Thread(target=close) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert not failures, failures
+        assert not worker.alive and not worker.scratch.exists()

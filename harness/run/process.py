@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -69,6 +70,11 @@ class WorkerProcess:
         (self.scratch / "keras_home").mkdir()
         self.log_path = self.scratch / "worker.log"
         self.runs = 0
+        # A signal's pool.close (main thread) and the runner thread that saw this worker die
+        # may close it at the same moment: the second must find it closed, not close its
+        # socket again (EBADF, or another thread's socket that reused the number).
+        self._closing = threading.Lock()
+        self._closed = False
         parent_end, child_end = socket.socketpair()
         self.conn = Connection(parent_end.detach())
         log = open(self.log_path, "wb")  # noqa: SIM115 - the child owns it from here
@@ -171,16 +177,20 @@ class WorkerProcess:
     def close(self, grace: float = STOP_GRACE, *, asked: bool | None = None) -> None:
         """Ask politely (unless `asked` says whether that was done already), wait up to `grace`
         seconds, then make sure: the group is gone and the scratch folder removed."""
-        if asked is None:
-            asked = self.ask_to_stop()
-        if asked:
+        with self._closing:
+            if self._closed:
+                return
+            if asked is None:
+                asked = self.ask_to_stop()
+            if asked:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.process.wait(timeout=grace)
+            self.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=grace)
-        self.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=5)
-        self.conn.close()
-        shutil.rmtree(self.scratch, ignore_errors=True)
+                self.process.wait(timeout=5)
+            self.conn.close()
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self._closed = True
 
 
 def read_excerpt(path: Path, start: int) -> str:
