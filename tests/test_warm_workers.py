@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -116,3 +117,22 @@ def test_a_worker_closed_by_two_threads_at_once_closes_once() -> None:
             thread.join(timeout=30)
         assert not failures, failures
         assert not worker.alive and not worker.scratch.exists()
+
+
+@pytest.mark.skipif("keras-jax" not in ENGINE_NAMES, reason="JAX is not installed")
+def test_a_run_compiled_from_the_pools_jax_cache_gives_the_same_bits() -> None:
+    """The pool's JAX compilation cache: a second run of a case on a warm keras-jax worker
+    compiles nothing new (a new Keras model's train step is found in the cache), and its bits
+    are the first run's; the folder goes with the pool."""
+    job = Job("keras-jax", load_case("classification"), "float32")
+    with WorkerPool() as pool:
+        first = run_all([job], pool=pool)[0]
+        cache = Path(pool._jax_cache)
+        entries = {p.name for p in cache.iterdir()}
+        second = run_all([job], pool=pool)[0]
+        assert first.status == second.status == RunStatus.OK, (first.message, second.message)
+        assert second.trace.meta["warm"]
+        assert entries, "the first run wrote nothing to the cache"
+        assert {p.name for p in cache.iterdir()} == entries, "the second run compiled again"
+        assert_same_bits(first.trace, second.trace, "keras-jax from the compilation cache")
+    assert not cache.exists()

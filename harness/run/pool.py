@@ -15,6 +15,9 @@ exception) kills every worker's process group and removes every scratch folder.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +44,20 @@ def estimated_seconds(job: Job) -> float:
             + job.case.epochs * EPOCH_SECONDS.get(job.engine, 0.0))
 
 
+# JAX's persistent compilation cache, one folder per pool, for every engine worker it starts.
+# Each Keras model compiles its own train step (and each new shape its eager ops): a warm
+# keras-jax worker still compiled 0.5-1 s a run, and fuzz's shrinking, a case run twice
+# (float32 and float64 references aside) or a second worker of the same engine compile the same
+# programs again. A cached executable is the one XLA built for the same program: the key hashes
+# the lowered module, the compile options, the devices and the jaxlib and backend versions
+# (jax/_src/cache_key.py : get; looked up in jax/_src/compiler.py : compile_or_get_cached).
+# Every compile is kept: JAX's default keeps only those over one second
+# (jax/_src/config.py : persistent_cache_min_compile_time_secs). A user's own
+# JAX_COMPILATION_CACHE_DIR is left as it is.
+JAX_CACHE_ENV = {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+                 "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+
+
 def _key(spec: EngineSpec) -> tuple:
     """Runs that may share a worker: the same module under the same environment."""
     return (spec.module, tuple(sorted(spec.env.items())))
@@ -56,6 +73,7 @@ class WorkerPool:
         self._busy: set[WorkerProcess] = set()
         self._lock = threading.Lock()
         self._closed = False
+        self._jax_cache: str | None = None  # made with the first worker, removed by close
 
     def __enter__(self) -> WorkerPool:
         return self
@@ -74,7 +92,7 @@ class WorkerPool:
             worker.close()
             worker = None
         if worker is None:
-            worker = WorkerProcess(spec, self.memory_limit_mb)
+            worker = WorkerProcess(spec, self.memory_limit_mb, self._shared_env())
         with self._lock:
             self._busy.add(worker)
             closed = self._closed
@@ -82,6 +100,18 @@ class WorkerPool:
             self._discard(worker)
             raise RuntimeError("the worker pool is closed")
         return worker
+
+    def _shared_env(self) -> dict[str, str]:
+        """What every engine worker of this pool adds to its environment: the pool's JAX
+        compilation cache (a warm pool's only: a process per run is the bench's baseline)."""
+        if not self.warm or "JAX_COMPILATION_CACHE_DIR" in os.environ:
+            return {}
+        with self._lock:
+            if self._closed:  # the worker will be discarded: no folder after close
+                return {}
+            if self._jax_cache is None:
+                self._jax_cache = tempfile.mkdtemp(prefix="bpp-jax-cache-")
+            return {"JAX_COMPILATION_CACHE_DIR": self._jax_cache, **JAX_CACHE_ENV}
 
     def _checkin(self, worker: WorkerProcess) -> None:
         with self._lock:
@@ -168,7 +198,8 @@ class WorkerPool:
         return [r for r in results if r is not None]
 
     def close(self) -> None:
-        """Kill every worker's process group and remove its scratch folder."""
+        """Kill every worker's process group, remove its scratch folder and the pool's JAX
+        compilation cache."""
         with self._lock:
             self._closed = True
             workers = [w for idle in self._idle.values() for w in idle] + list(self._busy)
@@ -181,3 +212,7 @@ class WorkerPool:
         deadline = time.monotonic() + STOP_GRACE
         for worker, sent in zip(workers, asked, strict=True):
             worker.close(max(0.0, deadline - time.monotonic()), asked=sent)
+        with self._lock:
+            cache, self._jax_cache = self._jax_cache, None
+        if cache is not None:
+            shutil.rmtree(cache, ignore_errors=True)

@@ -62,9 +62,11 @@ class Reply:
 class WorkerProcess:
     """A started worker for one engine spec; `run` hands it one request and waits for the reply."""
 
-    def __init__(self, spec: EngineSpec, memory_limit_mb: float | None) -> None:
+    def __init__(self, spec: EngineSpec, memory_limit_mb: float | None,
+                 shared_env: dict[str, str] | None = None) -> None:
         self.spec = spec
         self.memory_limit_mb = memory_limit_mb
+        self.shared_env = shared_env or {}  # an engine worker's only: never a learner's
         self.scratch = Path(tempfile.mkdtemp(prefix="bpp-"))
         (self.scratch / "work").mkdir()
         (self.scratch / "keras_home").mkdir()
@@ -95,6 +97,7 @@ class WorkerProcess:
             env["HOME"] = str(self.scratch / "work")
         else:
             env = {k: v for k, v in os.environ.items() if k not in CLEARED_ENV}
+            env.update(self.shared_env)
         env.update(DETERMINISM_ENV)
         env["KERAS_HOME"] = str(self.scratch / "keras_home")  # no user keras.json changes results
         env["PYTHONPATH"] = os.pathsep.join(
