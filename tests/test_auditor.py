@@ -54,6 +54,33 @@ def test_a_convention_is_named_when_it_explains_a_failure(name, dtype, conventio
     assert explanation.comparison.verdict in (Outcome.PASS, Outcome.DIVERGED_ALIKE)
 
 
+def test_the_auditor_stops_where_no_later_set_can_rank_first() -> None:
+    """The auditor leaves out the sets that cannot win (larger, or of the winning size with more
+    conventions the source does not name for the engine): its answer is the one every set of
+    that size, each judged in full, ranks first."""
+    case, dtype, engine = load_case("saturating-bce"), "float64", "keras-torch"
+    pretend = staged.train(make_request(case, dtype), (C.BCE_CLIP, C.MATMUL_FLOAT32))
+    floors = NoiseFloors()
+    explanation = audit(case, engine, dtype, pretend, dtype, floors)
+    assert explanation is not None
+    size = len(explanation.conventions)
+    ranked = []
+    for conventions in candidates(case, dtype, engine):
+        if len(conventions) != size:
+            continue
+        reference = floors.base(case, dtype, conventions)
+        comparison = compare_traces(case, engine, dtype, pretend, reference, dtype,
+                                    floors.get(case, dtype, conventions, base=reference),
+                                    judge_as=dtype)
+        if comparison.verdict in (Outcome.PASS, Outcome.DIVERGED_ALIKE):
+            unknown = sum(engine not in CONVENTIONS[c].engines for c in conventions)
+            ranked.append((unknown, comparison.used, conventions))
+    assert min(ranked)[2] == explanation.conventions
+    assert len({unknown for unknown, _, _ in ranked}) > 1  # sets of another rank also pass
+    assert explanation.tried < len([c for c in candidates(case, dtype, engine)
+                                    if len(c) <= size])
+
+
 def test_a_real_difference_is_not_explained_away() -> None:
     # 10 of classification's 50 epochs: every one of its 35 convention sets is still tried
     case = dataclasses.replace(load_case("classification"), epochs=10)

@@ -56,8 +56,12 @@ def audit(case: Case, engine: str, dtype: str, trace: Trace, oracle_dtype: str,
     for reference_dtype in dict.fromkeys((dtype, oracle_dtype)):
         found: list[tuple[tuple[Convention, ...], Comparison]] = []
         for conventions in candidates(case, reference_dtype, engine):
-            if found and len(conventions) > len(found[0][0]):
-                break  # a smaller set already explains it
+            if found and (len(conventions), _unknown(conventions, engine)) > (
+                    len(found[0][0]), _unknown(found[0][0], engine)):
+                # a smaller set already explains it, or one of this size with fewer conventions
+                # the source does not name for this engine: the candidates come in that order,
+                # so no later set can rank first (rank, below)
+                break
             reference, *without_one = (
                 floors.base(case, reference_dtype, subset, record_steps=record)
                 for subset in (conventions, *(tuple(c for c in conventions if c != idle)
@@ -80,11 +84,15 @@ def audit(case: Case, engine: str, dtype: str, trace: Trace, oracle_dtype: str,
 
     def rank(item: tuple[tuple[Convention, ...], Comparison]) -> tuple:
         conventions, comparison = item
-        unknown = sum(engine not in CONVENTIONS[c].engines for c in conventions)
-        return unknown, comparison.used
+        return _unknown(conventions, engine), comparison.used
 
     conventions, comparison = min(found, key=rank)
     return Explanation(conventions, comparison, tried, dtype=comparison.judged_as)
+
+
+def _unknown(conventions: tuple[Convention, ...], engine: str) -> int:
+    """How many of `conventions` the source does not name for `engine`."""
+    return sum(engine not in CONVENTIONS[c].engines for c in conventions)
 
 
 def cited(reason: str | None) -> tuple[Convention, ...]:
