@@ -56,10 +56,10 @@ def explanation_line(comparison: Comparison) -> str:
                       for c in explanation.conventions)
     known = ("" if explanation.known_for_engine else
              " (not a convention this engine is known to use: check its source)")
+    tried = f"{explanation.tried} convention set{'' if explanation.tried == 1 else 's'} tried"
     return (f"{comparison.engine} {comparison.dtype} matches the {explanation.dtype} reference "
             f"computed with {conventions_text(explanation)}: a convention, not a bug{known}. "
-            f"{named}. ({explanation.tried} convention sets tried; "
-            f"{tolerance_line(explanation.comparison)})")
+            f"{named}. ({tried}; {tolerance_line(explanation.comparison)})")
 
 
 def stage_row(stage_check: StageCheck) -> dict[str, str]:
