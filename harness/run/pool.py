@@ -10,7 +10,8 @@ A run that crashes, exits, hangs or outgrows the memory limit is reported for th
 worker is discarded and the next run of that engine starts a new one.
 
 The pool is a context manager: leaving it (normally, on Ctrl-C, on SIGTERM turned into an
-exception) kills every worker's process group and removes every scratch folder.
+exception) kills every worker's process group and removes every scratch folder and the pool's
+JAX compilation cache.
 """
 
 from __future__ import annotations
@@ -46,16 +47,20 @@ def estimated_seconds(job: Job) -> float:
 
 # JAX's persistent compilation cache, one folder per pool, for every engine worker it starts.
 # Each Keras model compiles its own train step (and each new shape its eager ops): a warm
-# keras-jax worker still compiled 0.5-1 s a run, and fuzz's shrinking, a case run twice
-# (float32 and float64 references aside) or a second worker of the same engine compile the same
-# programs again. A cached executable is the one XLA built for the same program: the key hashes
-# the lowered module, the compile options, the devices and the jaxlib and backend versions
-# (jax/_src/cache_key.py : get; looked up in jax/_src/compiler.py : compile_or_get_cached).
-# Every compile is kept: JAX's default keeps only those over one second
-# (jax/_src/config.py : persistent_cache_min_compile_time_secs). A user's own
-# JAX_COMPILATION_CACHE_DIR is left as it is.
+# keras-jax worker still compiled 0.5-1 s a run, also for programs it or another worker of the
+# engine had compiled before (fuzz's shrink candidates, a case run again, its probe). A cached
+# executable is the one XLA built for the same program: the key hashes the lowered module, the
+# compile options, the devices and the jaxlib and backend versions (jax/_src/cache_key.py : get;
+# looked up in jax/_src/compiler.py : compile_or_get_cached). Every compile is kept: JAX's
+# default keeps only those over one second (jax/_src/config.py :
+# persistent_cache_min_compile_time_secs). A size limit turns on the cache's file lock: without
+# one (the default, -1) an entry is written in place with no lock (jax/_src/lru_cache.py :
+# LRUCache.put), and two workers compiling the same program could read each other's
+# half-written file (JAX then warns and compiles again, jax/_src/compiler.py : _cache_read).
+# A user's own JAX_COMPILATION_CACHE_DIR is left as it is.
 JAX_CACHE_ENV = {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-                 "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+                 "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+                 "JAX_COMPILATION_CACHE_MAX_SIZE": str(2**30)}
 
 
 def _key(spec: EngineSpec) -> tuple:
