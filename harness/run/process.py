@@ -66,7 +66,6 @@ class WorkerProcess:
                  shared_env: dict[str, str] | None = None) -> None:
         self.spec = spec
         self.memory_limit_mb = memory_limit_mb
-        self.shared_env = shared_env or {}  # an engine worker's only: never a learner's
         self.scratch = Path(tempfile.mkdtemp(prefix="bpp-"))
         (self.scratch / "work").mkdir()
         (self.scratch / "keras_home").mkdir()
@@ -84,20 +83,23 @@ class WorkerProcess:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "harness.run.worker", "--fd", str(child_end.fileno())]
                 + (["--once"] if spec.isolated else []),
-                env=self._env(), cwd=self.scratch / "work", stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, pass_fds=(child_end.fileno(),),
+                env=self._env(shared_env or {}), cwd=self.scratch / "work",
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                pass_fds=(child_end.fileno(),),
                 start_new_session=True)  # its own process group: killed whole, never by Ctrl-C
         finally:
             log.close()
             child_end.close()
 
-    def _env(self) -> dict[str, str]:
+    def _env(self, shared: dict[str, str]) -> dict[str, str]:
+        """The worker's environment; `shared` (the pool's) goes to an engine worker only, never
+        to a learner's."""
         if self.spec.isolated:
             env = {k: os.environ[k] for k in LEARNER_ENV if k in os.environ}
             env["HOME"] = str(self.scratch / "work")
         else:
             env = {k: v for k, v in os.environ.items() if k not in CLEARED_ENV}
-            env.update(self.shared_env)
+            env.update(shared)
         env.update(DETERMINISM_ENV)
         env["KERAS_HOME"] = str(self.scratch / "keras_home")  # no user keras.json changes results
         env["PYTHONPATH"] = os.pathsep.join(
