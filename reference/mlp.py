@@ -98,7 +98,10 @@ def train(request: RunRequest) -> Trace:
                 loss, grads = loss_and_gradients(params, case.layers, case.loss, x, y)
                 if optimizer is None:
                     for name in params:
-                        params[name] -= lr * grads[name]
+                        # lr * grad into the gradient's own array when the step's gradients are
+                        # not kept: the same product and subtraction, one array fewer a step
+                        step_ = np.multiply(lr, grads[name], out=None if record else grads[name])
+                        params[name] -= step_
                 else:
                     optimizer.apply(params, grads)
                 step_losses[step] = loss
