@@ -5,10 +5,11 @@ One module serves the TensorFlow, torch and JAX backends; which one runs was fix
 
 How each Trace field is obtained, and why:
 - epoch_losses: Keras's own History (the batch-size-weighted mean of pre-update batch losses).
-- step_losses: a metric (`keras_recording.StepLosses`) that evaluates the compiled loss object
-  on each batch's (y, y_pred) inside the train step and writes it into a (steps_per_epoch,)
-  variable. It works with `steps_per_execution` (callbacks then fire once per execution) and is
-  exact. Not
+- step_losses: on TensorFlow and JAX, Keras's own loss tracker, replaced by one that also writes
+  each batch's loss, the value the step differentiated, into a (steps_per_epoch,) variable
+  (`keras_recording.TrackedStepLosses`); on torch, a metric (`keras_recording.StepLosses`) that
+  keeps the value of the step's own loss call. Both work with `steps_per_execution` (callbacks
+  then fire once per execution) and are exact. Not
   `logs["loss"]` in `on_train_batch_end`: in Keras 3.15 that is the running mean of the epoch so
   far (checked), and un-averaging it, (mean_k * n_k - mean_{k-1} * n_{k-1}) / b_k, cancels once
   the epoch's sum dwarfs one batch's loss: on 130 one-row steps per epoch it was off from the
@@ -39,7 +40,12 @@ from adapters.keras_feed import (
     steps_per_execution,
 )
 from adapters.keras_losses import RememberingLoss, make_loss, probe_loss_precision
-from adapters.keras_recording import LossCollector, StepLosses, StepRecorder
+from adapters.keras_recording import (
+    LossCollector,
+    StepLosses,
+    StepRecorder,
+    TrackedStepLosses,
+)
 from adapters.optimizers_keras import make as make_optimizer
 from adapters.optimizers_keras import state_variables
 from cases import layout
@@ -179,7 +185,7 @@ def train(request: RunRequest) -> Trace:
     observed = "float64" if set(probes.values()) == {"float64"} else "float32"
     group = epochs_per_fit_epoch(case.epochs, case.steps_per_epoch)
     fit_steps = group * case.steps_per_epoch  # steps of one `fit` epoch
-    metric = StepLosses(loss, fit_steps)
+    metric = StepLosses(loss) if isinstance(loss, RememberingLoss) else TrackedStepLosses(fit_steps)
     # every hyperparameter passed, never a default (plain SGD: momentum 0 takes the same branch
     # of keras/src/optimizers/sgd.py : SGD.update_step as SGD(learning_rate=...), same bits);
     # the rate is a variable in floatx
@@ -187,8 +193,11 @@ def train(request: RunRequest) -> Trace:
     record = request.record_steps
     per_call = steps_per_execution(fit_steps, record)
     # TF: no XLA, as its "auto" picks on a CPU-only machine; JAX always compiles its steps.
-    model.compile(optimizer=optimizer, loss=loss, metrics=[metric], steps_per_execution=per_call,
-                  jit_compile=BACKEND == "jax")
+    model.compile(optimizer=optimizer, loss=loss,
+                  metrics=[metric] if isinstance(metric, StepLosses) else None,
+                  steps_per_execution=per_call, jit_compile=BACKEND == "jax")
+    if isinstance(metric, TrackedStepLosses):
+        model._loss_tracker = metric  # read by every train step (TrackedStepLosses)
     plain = case.optimizer.plain
     state = None if plain else (lambda: state_variables(optimizer, case.optimizer, variables))
     collector = (StepRecorder(metric, case, dtype, fit_steps, variables, state) if record

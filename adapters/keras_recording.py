@@ -21,60 +21,78 @@ BACKEND = keras.backend.backend()
 
 
 class StepLosses(keras.metrics.Metric):
-    """Each batch's own pre-update loss, stored at its index in the epoch (reset every epoch)."""
+    """torch backend: each batch's own pre-update loss, the value of the step's own loss call
+    (RememberingLoss), kept in a Python list (reset every epoch).
 
-    def __init__(self, loss: keras.losses.Loss, steps_per_epoch: int) -> None:
+    Eager torch runs this line by line, so there is nothing to trace: no variable ops per step (a
+    select over a vector of the epoch's losses and three assigns cost another fifth of the step).
+    TensorFlow and JAX use TrackedStepLosses.
+    """
+
+    def __init__(self, loss: RememberingLoss) -> None:
         super().__init__(name="batch_loss")
         self.loss = loss
-        self.values = self.add_variable(shape=(steps_per_epoch,), initializer="zeros",
-                                        name="values")
         self.latest = self.add_variable(shape=(), initializer="zeros", name="latest")
-        self.index = self.add_variable(shape=(), initializer="zeros", dtype="int32",
-                                       name="index")
-        self.eager_values: list[Any] = []  # torch backend: the step losses of this epoch
+        self.eager_values: list[Any] = []  # the step losses of this epoch
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        if BACKEND == "torch" and isinstance(self.loss, RememberingLoss):
-            return self._eager_update(y_pred)
-        value = ops.cast(self.loss(y_true, y_pred), self.dtype)
-        # A select, not a scatter: it also runs on the torch backend's shape-only "meta" tensors.
-        here = ops.equal(ops.arange(self.values.shape[0], dtype="int32"), self.index.value)
-        self.values.assign(ops.where(here, value, self.values.value))
-        self.latest.assign(value)
-        self.index.assign(self.index.value + 1)
-
-    def _eager_update(self, y_pred: Any) -> None:
-        """torch backend: the step's own loss value (RememberingLoss), kept in a Python list.
-
-        Eager torch runs this line by line, so there is nothing to trace: no variable ops per
-        step (a select over the whole vector and three assigns cost another fifth of the step).
-        The shape-only pass Keras makes on "meta" tensors while building is skipped.
-        """
         value = self.loss.last
-        if value is None or (getattr(y_pred, "device", None) is not None and \
-                y_pred.device.type == "meta"):
+        # the shape-only pass Keras makes on "meta" tensors while building is skipped
+        if value is None or (getattr(y_pred, "device", None) is not None and
+                             y_pred.device.type == "meta"):
             return
         self.eager_values.append(value.detach())
 
     def collected(self) -> np.ndarray:
         """This epoch's step losses, in order."""
-        if BACKEND == "torch" and isinstance(self.loss, RememberingLoss):
-            import torch
+        import torch
 
-            values = torch.stack(self.eager_values) if self.eager_values else torch.empty(0)
-            return ops.convert_to_numpy(ops.cast(values, self.dtype))
-        return ops.convert_to_numpy(self.values.value)
+        values = torch.stack(self.eager_values) if self.eager_values else torch.empty(0)
+        return ops.convert_to_numpy(ops.cast(values, self.dtype))
 
     def result(self) -> Any:
-        if BACKEND == "torch" and isinstance(self.loss, RememberingLoss):
-            return self.eager_values[-1] if self.eager_values else self.latest.value
-        return self.latest.value  # logs["batch_loss"]: the latest batch's own loss
+        # logs["batch_loss"]: the latest batch's own loss
+        return self.eager_values[-1] if self.eager_values else self.latest.value
 
     def reset_state(self) -> None:
-        # Every epoch overwrites all of `values`; zeroing them too cost a quarter of the run
-        # time on one-step epochs (TF, seed 004's shape).
-        self.index.assign(0)
         self.eager_values = []
+
+
+class TrackedStepLosses(keras.metrics.Mean):
+    """Keras's own loss tracker (History's "loss": the batch-size-weighted mean of the epoch's
+    batch losses), which also keeps each batch's loss at its index in the epoch.
+
+    It takes the place of the tracker `compile` makes (keras/src/trainers/trainer.py :
+    Trainer.compile, `self._loss_tracker = metrics_module.Mean(name="loss")`), and every train
+    step hands it the loss the step differentiated, before any loss scaling
+    (keras/src/backend/jax/trainer.py : JAXTrainer._update_metrics_variables;
+    keras/src/backend/tensorflow/trainer.py : TensorFlowTrainer.train_step). So the step loss is
+    the value `fit` used, read rather than computed a second time: StepLosses' second evaluation
+    of the loss was a tenth of keras-jax's run time on digits batch 32 (most of it compiling).
+    TensorFlow and JAX; the torch backend's eager step keeps StepLosses.
+    """
+
+    def __init__(self, steps_per_epoch: int) -> None:
+        super().__init__(name="loss")
+        self.values = self.add_variable(shape=(steps_per_epoch,), initializer="zeros",
+                                        name="values")
+        self.index = self.add_variable(shape=(), initializer="zeros", dtype="int32",
+                                       name="index")
+
+    def update_state(self, values: Any, sample_weight: Any = None) -> None:
+        value = ops.cast(values, self.dtype)
+        here = ops.equal(ops.arange(self.values.shape[0], dtype="int32"), self.index.value)
+        self.values.assign(ops.where(here, value, self.values.value))
+        self.index.assign(self.index.value + 1)
+        super().update_state(values, sample_weight)
+
+    def collected(self) -> np.ndarray:
+        """This epoch's step losses, in order."""
+        return ops.convert_to_numpy(self.values.value)
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self.index.assign(0)  # every epoch overwrites all of `values` (StepLosses.reset_state)
 
 
 class LossCollector(keras.callbacks.Callback):
@@ -84,7 +102,8 @@ class LossCollector(keras.callbacks.Callback):
     `per_epoch` is the steps of one `fit` epoch.
     """
 
-    def __init__(self, metric: StepLosses, case: Case, dtype: str, per_epoch: int) -> None:
+    def __init__(self, metric: StepLosses | TrackedStepLosses, case: Case, dtype: str,
+                 per_epoch: int) -> None:
         super().__init__()
         self.metric = metric
         self.per_epoch = per_epoch
@@ -108,7 +127,8 @@ class StepRecorder(LossCollector):
     (after the first step: `fit` builds it), it names the variables to copy
     (adapters.optimizers_keras.state_variables)."""
 
-    def __init__(self, metric: StepLosses, case: Case, dtype: str, per_epoch: int,
+    def __init__(self, metric: StepLosses | TrackedStepLosses, case: Case, dtype: str,
+                 per_epoch: int,
                  variables: dict[str, Any],
                  optimizer_state: Callable[[], StateVariables] | None = None) -> None:
         super().__init__(metric, case, dtype, per_epoch)
