@@ -185,7 +185,8 @@ def train(request: RunRequest) -> Trace:
     observed = "float64" if set(probes.values()) == {"float64"} else "float32"
     group = epochs_per_fit_epoch(case.epochs, case.steps_per_epoch)
     fit_steps = group * case.steps_per_epoch  # steps of one `fit` epoch
-    metric = StepLosses(loss) if isinstance(loss, RememberingLoss) else TrackedStepLosses(fit_steps)
+    eager = isinstance(loss, RememberingLoss)  # torch: the step loss is kept as it is computed
+    metric = StepLosses(loss) if eager else TrackedStepLosses(fit_steps)
     # every hyperparameter passed, never a default (plain SGD: momentum 0 takes the same branch
     # of keras/src/optimizers/sgd.py : SGD.update_step as SGD(learning_rate=...), same bits);
     # the rate is a variable in floatx
@@ -194,9 +195,9 @@ def train(request: RunRequest) -> Trace:
     per_call = steps_per_execution(fit_steps, record)
     # TF: no XLA, as its "auto" picks on a CPU-only machine; JAX always compiles its steps.
     model.compile(optimizer=optimizer, loss=loss,
-                  metrics=[metric] if isinstance(metric, StepLosses) else None,
+                  metrics=[metric] if eager else None,
                   steps_per_execution=per_call, jit_compile=BACKEND == "jax")
-    if isinstance(metric, TrackedStepLosses):
+    if not eager:
         model._loss_tracker = metric  # read by every train step (TrackedStepLosses)
     plain = case.optimizer.plain
     state = None if plain else (lambda: state_variables(optimizer, case.optimizer, variables))

@@ -100,8 +100,8 @@ def train(request: RunRequest) -> Trace:
                     for name in params:
                         # lr * grad into the gradient's own array when the step's gradients are
                         # not kept: the same product and subtraction, one array fewer a step
-                        step_ = np.multiply(lr, grads[name], out=None if record else grads[name])
-                        params[name] -= step_
+                        update = np.multiply(lr, grads[name], out=None if record else grads[name])
+                        params[name] -= update
                 else:
                     optimizer.apply(params, grads)
                 step_losses[step] = loss
