@@ -45,6 +45,13 @@ LOOSER = {
     # models that, but not the float32 sums' order to the bit. Measured: 6.2e-8 on digits-adam's
     # 64-wide sums, 1.5e-16 on the others.
     ("keras-torch", "digits-adam"): 1e-6,
+    # The same float32 sums on a CPU with AVX-512 (this project's machine on 2026-11-24, an AMD
+    # EPYC with avx512f; the figures above were measured on an earlier one): regression-momentum
+    # 6.8e-8 and placement-deep-adamw 2.6e-6 (its layer 1 in the sigmoid's tail, as below), in
+    # the same engine, code and versions that gave 1.5e-16 there. The float32 kernel's order of
+    # sums is the CPU's; the float64 engines still agree to 1e-12 on it.
+    ("keras-torch", "regression-momentum"): 1e-6,
+    ("keras-torch", "placement-deep-adamw"): 1e-5,
     # Layer 1 of placement-deep sits deep in the sigmoid's tail (z ~ 23 on raw marks), where
     # tf.sigmoid and the reference's 1 / (1 + exp(-z)) part by one ulp of 1 - 1e-10: its
     # derivative a (1 - a), so the layer-1 gradient and both moments, part by ~1e-6 relative
