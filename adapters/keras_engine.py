@@ -5,11 +5,10 @@ One module serves the TensorFlow, torch and JAX backends; which one runs was fix
 
 How each Trace field is obtained, and why:
 - epoch_losses: Keras's own History (the batch-size-weighted mean of pre-update batch losses).
-- step_losses: on TensorFlow and JAX, Keras's own loss tracker, replaced by one that also writes
-  each batch's loss, the value the step differentiated, into a (steps_per_epoch,) variable
-  (`keras_recording.TrackedStepLosses`); on torch, a metric (`keras_recording.StepLosses`) that
-  keeps the value of the step's own loss call. Both work with `steps_per_execution` (callbacks
-  then fire once per execution) and are exact. Not
+- step_losses: Keras's own loss tracker, replaced by one that also keeps each batch's loss, the
+  value the step differentiated (`keras_recording.TrackedStepLosses`: a (steps_per_epoch,)
+  variable on TensorFlow and JAX, a list on eager torch). It works with `steps_per_execution`
+  (callbacks then fire once per execution) and is exact. Not
   `logs["loss"]` in `on_train_batch_end`: in Keras 3.15 that is the running mean of the epoch so
   far (checked), and un-averaging it, (mean_k * n_k - mean_{k-1} * n_{k-1}) / b_k, cancels once
   the epoch's sum dwarfs one batch's loss: on 130 one-row steps per epoch it was off from the
@@ -32,6 +31,7 @@ from typing import Any
 import keras
 import numpy as np
 from keras import ops
+from keras.src.utils.tracking import DotNotTrackScope
 
 from adapters.keras_feed import (
     batch_stream,
@@ -39,13 +39,8 @@ from adapters.keras_feed import (
     history_agreement,
     steps_per_execution,
 )
-from adapters.keras_losses import RememberingLoss, make_loss, probe_loss_precision
-from adapters.keras_recording import (
-    LossCollector,
-    StepLosses,
-    StepRecorder,
-    TrackedStepLosses,
-)
+from adapters.keras_losses import make_loss, probe_loss_precision
+from adapters.keras_recording import LossCollector, StepRecorder, TrackedStepLosses
 from adapters.optimizers_keras import make as make_optimizer
 from adapters.optimizers_keras import state_variables
 from cases import layout
@@ -178,15 +173,12 @@ def train(request: RunRequest) -> Trace:
     model = build_model(case, dtype, request.params)
     variables = _variables(model)
     loss = make_loss(case.loss)
-    if BACKEND == "torch":  # eager: the metric reads the step's own value (keras_losses)
-        loss = RememberingLoss(loss)
     # Claim float64 only when both the layer and the loss really compute in it.
     probes = {"dense": probe_precision(dtype), "loss": probe_loss_precision(loss, case.loss)}
     observed = "float64" if set(probes.values()) == {"float64"} else "float32"
     group = epochs_per_fit_epoch(case.epochs, case.steps_per_epoch)
     fit_steps = group * case.steps_per_epoch  # steps of one `fit` epoch
-    eager = isinstance(loss, RememberingLoss)  # torch: the step loss is kept as it is computed
-    metric = StepLosses(loss) if eager else TrackedStepLosses(fit_steps)
+    metric = TrackedStepLosses(fit_steps)
     # every hyperparameter passed, never a default (plain SGD: momentum 0 takes the same branch
     # of keras/src/optimizers/sgd.py : SGD.update_step as SGD(learning_rate=...), same bits);
     # the rate is a variable in floatx
@@ -195,10 +187,14 @@ def train(request: RunRequest) -> Trace:
     per_call = steps_per_execution(fit_steps, record)
     # TF: no XLA, as its "auto" picks on a CPU-only machine; JAX always compiles its steps.
     model.compile(optimizer=optimizer, loss=loss,
-                  metrics=[metric] if eager else None,
                   steps_per_execution=per_call, jit_compile=BACKEND == "jax")
-    if not eager:
-        model._loss_tracker = metric  # read by every train step (TrackedStepLosses)
+    # Handed every step's loss (TrackedStepLosses). Set as `compile` sets its own tracker, with
+    # Keras's attribute tracking off (keras/src/trainers/trainer.py : Trainer.compile is
+    # decorated with tracking.no_automatic_dependency_tracking): a tracked assignment would also
+    # put the tracker in the model's own metrics, so `model.metrics` would list it twice and
+    # every step would compute its result twice (measured: 581 extra divisions in 570 steps).
+    with DotNotTrackScope():
+        model._loss_tracker = metric
     plain = case.optimizer.plain
     state = None if plain else (lambda: state_variables(optimizer, case.optimizer, variables))
     collector = (StepRecorder(metric, case, dtype, fit_steps, variables, state) if record
@@ -252,7 +248,7 @@ def train(request: RunRequest) -> Trace:
             "history_check_max_rel": history_check,
             "jit_compile": bool(model.jit_compile),
             "feed": "tf.data" if BACKEND == "tensorflow" else "python generator",
-            "step_losses_source": "batch-loss metric in the train step",
+            "step_losses_source": "the loss tracker in the train step",
             "grads_source": _grads_source(record, plain, optimizer_meta["class"]),
             "optimizer": optimizer_meta,
         },

@@ -41,25 +41,6 @@ def make_loss(name: str) -> keras.losses.Loss:
     raise ValueError(f"unknown loss {name!r}")
 
 
-class RememberingLoss(keras.losses.Loss):
-    """A loss that keeps the value of its latest call (`last`), computed by the loss it wraps.
-
-    The torch backend runs the train step eagerly, so the batch-loss metric can read the very
-    value `fit` differentiated instead of evaluating the loss a second time (which cost a fifth
-    of keras-torch's step time, measured with cProfile). The wrapped loss does all the work
-    (its own reduction and dtype, keras/src/losses/loss.py Loss.__call__): the bits are its own.
-    """
-
-    def __init__(self, inner: keras.losses.Loss) -> None:
-        super().__init__(name=inner.name, reduction=inner.reduction, dtype=inner.dtype)
-        self.inner = inner
-        self.last: Any = None
-
-    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
-        self.last = self.inner(y_true, y_pred, sample_weight)
-        return self.last
-
-
 def probe_loss_precision(loss: keras.losses.Loss, name: str) -> str:
     """The precision `loss` (made in floatx) really computes in, against the float64 reference.
 

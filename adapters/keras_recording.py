@@ -1,6 +1,6 @@
-"""Per-step recording inside Keras `fit`: each batch's own pre-update loss (a metric evaluated in
-the train step), and, when asked for, the weights and the optimizer's state after every batch
-(a callback).
+"""Per-step recording inside Keras `fit`: each batch's own pre-update loss (Keras's loss tracker,
+replaced by one that keeps every value it is handed), and, when asked for, the weights and the
+optimizer's state after every batch (a callback).
 
 Imported only inside a Keras worker, after `KERAS_BACKEND` was set (adapters.keras_engine).
 """
@@ -14,97 +14,79 @@ import keras
 import numpy as np
 from keras import ops
 
-from adapters.keras_losses import RememberingLoss
 from cases.model import Case
 
 BACKEND = keras.backend.backend()
-
-
-class StepLosses(keras.metrics.Metric):
-    """torch backend: each batch's own pre-update loss, the value of the step's own loss call
-    (RememberingLoss), kept in a Python list (reset every epoch).
-
-    Eager torch runs this line by line, so there is nothing to trace: no variable ops per step (a
-    select over a vector of the epoch's losses and three assigns cost another fifth of the step).
-    TensorFlow and JAX use TrackedStepLosses.
-    """
-
-    def __init__(self, loss: RememberingLoss) -> None:
-        super().__init__(name="batch_loss")
-        self.loss = loss
-        self.latest = self.add_variable(shape=(), initializer="zeros", name="latest")
-        self.eager_values: list[Any] = []  # the step losses of this epoch
-
-    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        value = self.loss.last
-        # the shape-only pass Keras makes on "meta" tensors while building is skipped
-        if value is None or (getattr(y_pred, "device", None) is not None and
-                             y_pred.device.type == "meta"):
-            return
-        self.eager_values.append(value.detach())
-
-    def collected(self) -> np.ndarray:
-        """This epoch's step losses, in order."""
-        import torch
-
-        values = torch.stack(self.eager_values) if self.eager_values else torch.empty(0)
-        return ops.convert_to_numpy(ops.cast(values, self.dtype))
-
-    def result(self) -> Any:
-        # logs["batch_loss"]: the latest batch's own loss
-        return self.eager_values[-1] if self.eager_values else self.latest.value
-
-    def reset_state(self) -> None:
-        self.eager_values = []
+EAGER = BACKEND == "torch"  # the train step runs line by line, not traced
 
 
 class TrackedStepLosses(keras.metrics.Mean):
     """Keras's own loss tracker (History's "loss": the batch-size-weighted mean of the epoch's
-    batch losses), which also keeps each batch's loss at its index in the epoch.
+    batch losses), which also keeps each batch's loss, in order, for the epoch.
 
     It takes the place of the tracker `compile` makes (keras/src/trainers/trainer.py :
-    Trainer.compile, `self._loss_tracker = metrics_module.Mean(name="loss")`), and every train
-    step hands it the loss the step differentiated, before any loss scaling
+    Trainer.compile, `self._loss_tracker = metrics_module.Mean(name="loss")`), and every
+    backend's train step hands it the loss the step differentiated, before any loss scaling
     (keras/src/backend/jax/trainer.py : JAXTrainer._update_metrics_variables;
-    keras/src/backend/tensorflow/trainer.py : TensorFlowTrainer.train_step). So the step loss is
-    the value `fit` used, read rather than computed a second time: StepLosses' second evaluation
-    of the loss was a tenth of keras-jax's run time on digits batch 32 (most of it compiling).
-    TensorFlow and JAX; the torch backend's eager step keeps StepLosses.
+    keras/src/backend/tensorflow/trainer.py : TensorFlowTrainer.train_step;
+    keras/src/backend/torch/trainer.py : TorchTrainer.train_step). So the step loss is the value
+    `fit` used, read rather than computed a second time, and `fit` tracks nothing a bare `fit`
+    does not: a separate metric evaluating the loss again was a tenth of keras-jax's run time on
+    digits batch 32, and a metric reading the torch step's own loss call cost keras-torch its
+    margin over a bare `fit` (both measured side by side).
+
+    TensorFlow and JAX trace the train step, so the values go into a (steps_per_epoch,) variable
+    at the step's index; torch runs it line by line, so they go into a Python list (a select over
+    a vector and its assigns would cost another fifth of a torch step).
     """
 
     def __init__(self, steps_per_epoch: int) -> None:
         super().__init__(name="loss")
-        self.values = self.add_variable(shape=(steps_per_epoch,), initializer="zeros",
-                                        name="values")
-        self.index = self.add_variable(shape=(), initializer="zeros", dtype="int32",
-                                       name="index")
+        self.eager_values: list[Any] = []  # torch: this epoch's step losses
+        if not EAGER:
+            self.values = self.add_variable(shape=(steps_per_epoch,), initializer="zeros",
+                                            name="values")
+            self.index = self.add_variable(shape=(), initializer="zeros", dtype="int32",
+                                           name="index")
 
     def update_state(self, values: Any, sample_weight: Any = None) -> None:
-        value = ops.cast(values, self.dtype)
-        here = ops.equal(ops.arange(self.values.shape[0], dtype="int32"), self.index.value)
-        self.values.assign(ops.where(here, value, self.values.value))
-        self.index.assign(self.index.value + 1)
+        if EAGER:
+            # the shape-only pass Keras may make on "meta" tensors while building is skipped
+            if values.device.type != "meta":
+                self.eager_values.append(values.detach())
+        else:
+            value = ops.cast(values, self.dtype)
+            here = ops.equal(ops.arange(self.values.shape[0], dtype="int32"), self.index.value)
+            self.values.assign(ops.where(here, value, self.values.value))
+            self.index.assign(self.index.value + 1)
         super().update_state(values, sample_weight)
 
     def collected(self) -> np.ndarray:
         """This epoch's step losses, in order."""
+        if EAGER:
+            import torch
+
+            values = torch.stack(self.eager_values) if self.eager_values else torch.empty(0)
+            return ops.convert_to_numpy(ops.cast(values, self.dtype))
         return ops.convert_to_numpy(self.values.value)
 
     def reset_state(self) -> None:
         super().reset_state()
+        self.eager_values = []
         # Every epoch overwrites all of `values`; zeroing them too cost a quarter of the run
         # time on one-step epochs (TF, seed 004's shape).
-        self.index.assign(0)
+        if not EAGER:
+            self.index.assign(0)
 
 
 class LossCollector(keras.callbacks.Callback):
-    """Copies the batch-loss metric's vector into the step losses at each `fit` epoch's end.
+    """Copies the loss tracker's step losses into the step losses at each `fit` epoch's end.
 
     A `fit` epoch may hold several of the case's epochs (keras_feed.epochs_per_fit_epoch):
     `per_epoch` is the steps of one `fit` epoch.
     """
 
-    def __init__(self, metric: StepLosses | TrackedStepLosses, case: Case, dtype: str,
+    def __init__(self, metric: TrackedStepLosses, case: Case, dtype: str,
                  per_epoch: int) -> None:
         super().__init__()
         self.metric = metric
@@ -129,7 +111,7 @@ class StepRecorder(LossCollector):
     (after the first step: `fit` builds it), it names the variables to copy
     (adapters.optimizers_keras.state_variables)."""
 
-    def __init__(self, metric: StepLosses | TrackedStepLosses, case: Case, dtype: str,
+    def __init__(self, metric: TrackedStepLosses, case: Case, dtype: str,
                  per_epoch: int,
                  variables: dict[str, Any],
                  optimizer_state: Callable[[], StateVariables] | None = None) -> None:
