@@ -1,9 +1,10 @@
 """`python -m harness bench`: every engine's speed next to a bare loop in the same framework.
 
-Each figure is the median of several runs, with min and max; engine speeds and start-up come from
-fresh processes, the default compare is timed with warm workers and with a process per run, side
-by side in each repeat, and a warm worker's memory is followed over 50 runs. Written to
-DIR/bench.json and DIR/bench.md.
+Each figure is the median of several runs, with min and max. Engine speeds and start-up come
+from fresh processes, each engine and its bare loop run back to back in every round, and an
+engine's ratio to its bare loop is the median of the rounds' ratios; the default compare is timed
+with warm workers and with a process per run, side by side in each repeat, and a warm worker's
+memory is followed over 50 runs. Written to DIR/bench.json and DIR/bench.md.
 """
 
 from __future__ import annotations
@@ -53,13 +54,15 @@ def _timed(job: Job) -> tuple[RunResult, float]:
 
 def measure(engines: list[str], case: Case, dtype: str, repeat: int) -> list[dict]:
     """Start-up (process + import + everything but training) and steps/s of each of `engines`,
-    over `repeat` rounds; each round runs every engine once, in turn, so that an engine and its
-    baseline are timed side by side (a machine that slows down for a minute slows both)."""
+    over `repeat` rounds. Each round runs every engine once, back to back, in an order that
+    alternates from round to round (an engine is not always the one after a process start): an
+    engine and its baseline are timed side by side, so a machine that slows down for a minute
+    slows both, and the round's ratio cancels it (`paired_ratio`)."""
     startup: dict[str, list[float]] = {e: [] for e in engines}
-    speed: dict[str, list[float]] = {e: [] for e in engines}
+    speed: dict[str, list[float | None]] = {e: [] for e in engines}
     message: dict[str, str] = {}
-    for _ in range(repeat):
-        for engine in engines:
+    for round_ in range(repeat):
+        for engine in engines if round_ % 2 == 0 else engines[::-1]:
             if engine in message:
                 continue
             result, wall = _timed(Job(engine, case, dtype))
@@ -72,7 +75,14 @@ def measure(engines: list[str], case: Case, dtype: str, repeat: int) -> list[dic
             speed[engine].append(case.steps / train)
     return [{"engine": e, "status": RunStatus.ERROR, "message": message[e]} if e in message
             else {"engine": e, "status": RunStatus.OK, "startup_s": _stats(startup[e]),
-                  "steps_per_s": _stats(speed[e])} for e in engines]
+                  "steps_per_s": _stats(speed[e]), "rounds": speed[e]} for e in engines]
+
+
+def paired_ratio(engine: list[float], baseline: list[float]) -> dict[str, float]:
+    """The engine's steps/s over its baseline's in each round (both run back to back), as median,
+    min and max: a slow minute on a shared machine moves a round's two runs together, where a
+    ratio of the two medians would set one round's slow engine against another's fast baseline."""
+    return _stats([e / b for e, b in zip(engine, baseline, strict=True)])
 
 
 def bench_engines(engines: list[str], quick: bool, repeat: int,
@@ -88,8 +98,7 @@ def bench_engines(engines: list[str], quick: bool, repeat: int,
             if baseline:
                 row["baseline"] = measured[1]
                 if row["status"] == RunStatus.OK and row["baseline"]["status"] == RunStatus.OK:
-                    row["ratio"] = (row["steps_per_s"]["median"]
-                                    / row["baseline"]["steps_per_s"]["median"])
+                    row["ratio"] = paired_ratio(row["rounds"], row["baseline"]["rounds"])
             rows.append(row)
     return rows
 
@@ -153,16 +162,22 @@ def bench_memory(engines: list[str], quick: bool, log: Callable[[str], None]) ->
     return rows
 
 
-def run_bench(out: Path, quick: bool = False, repeat: int = 3, engines: list[str] | None = None,
+def run_bench(out: Path, quick: bool = False, repeat: int = 3, engine_repeat: int = 5,
+              engines: list[str] | None = None,
               log: Callable[[str], None] = lambda _: None) -> dict:
+    """`repeat`: runs of the default compare (each with warm workers and with a process per run);
+    `engine_repeat`: rounds of each engine against its bare loop. The engine rows get more: they
+    are cheap (seconds a run) and their ratios are a few percent from 1, where this shared
+    machine's noise is; the compare's ratio is far from its target and its runs take minutes."""
     engines = engines or [e for e in installed_engines() if e != "seed-notebook"]
-    repeat = 1 if quick else repeat
+    repeat, engine_repeat = (1, 1) if quick else (repeat, engine_repeat)
     report = {
-        "schema": 1,
+        "schema": 2,
         "quick": quick,
         "repeat": repeat,
+        "engine_repeat": engine_repeat,
         "environment": environment(),
-        "engines": bench_engines(engines, quick, repeat, log),
+        "engines": bench_engines(engines, quick, engine_repeat, log),
         "compare": bench_compare([e for e in engines if e != "reference"], repeat, quick, log),
         "warm_memory": bench_warm_memory(engines, quick, log),
         "memory": bench_memory(engines, quick, log),
@@ -186,8 +201,9 @@ def markdown(report: dict) -> str:
         "# backprop-parity bench",
         "",
         f"Machine: {env['cpu']}, {env['cpu_count']} cores, {env['platform']}, Python "
-        f"{env['python']}. Medians of {report['repeat']} runs (min-max); engine rows from fresh "
-        "processes.",
+        f"{env['python']}. Engine rows: {report['engine_repeat']} rounds, each running the "
+        "engine and its bare loop back to back in fresh processes (the order alternating); "
+        "medians (min-max), and engine / bare is the median (min-max) of the rounds' ratios.",
         "",
         "| workload | dtype | engine | start-up s | steps/s | bare loop steps/s | engine / bare |",
         "|---|---|---|---|---|---|---|",
@@ -202,11 +218,13 @@ def markdown(report: dict) -> str:
             f"| {row['workload']} | {row['dtype']} | {row['engine']} | "
             f"{_fmt(row['startup_s'], 2)} | {_fmt(row['steps_per_s'])} | "
             f"{_fmt(base.get('steps_per_s'))} | "
-            + (f"{row['ratio']:.2f}x" if "ratio" in row else "-") + " |")
+            + (f"{row['ratio']['median']:.3f}x ({row['ratio']['min']:.2f}-"
+               f"{row['ratio']['max']:.2f})" if "ratio" in row else "-") + " |")
     comp = report["compare"]
     lines += [
         "",
-        f"| compare: {len(comp['cases'])} cases, every engine, both dtypes | seconds |",
+        f"| compare: {len(comp['cases'])} cases, every engine, both dtypes; medians of "
+        f"{report['repeat']} (min-max) | seconds |",
         "|---|---|",
         f"| warm workers (one per engine, the framework imported once) | "
         f"{_fmt(comp['warm'], 1)} |",
