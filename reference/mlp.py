@@ -58,7 +58,10 @@ def backward(params: Params, layers: tuple[Layer, ...], zs: list[np.ndarray],
         if layer.bias:
             # np.add.reduce is what ndarray.sum calls (same bits), without its Python wrapper
             grads[bias] = np.add.reduce(grad_z, axis=0)  # (units,)
-        grad_a = grad_z @ params[weight].T  # (batch, inputs) of this layer
+        if index > 1:
+            # (batch, inputs) of this layer. Not for layer 1: dL/dX is no parameter's gradient,
+            # and that product was one of the step's six matrix products.
+            grad_a = grad_z @ params[weight].T
     return grads
 
 
