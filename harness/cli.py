@@ -141,24 +141,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser(
         "bench", help="measure every engine against a bare loop in its framework",
-        description="Time start-up and steps/s of every installed engine on regression and "
-                    "digits next to a bare hand-written loop in the same framework (run in "
-                    "turn, side by side), the default compare of every shipped case with warm "
-                    "workers against one process per run, and the peak memory of a warm worker "
-                    "after 5 and after 50 runs. Writes DIR/bench.json and DIR/bench.md.")
+        description="Time start-up and steps/s of every installed engine next to a bare loop in "
+                    "its framework (rounds of the two back to back; medians, min-max), the "
+                    "default compare with warm workers against one process per run, and a warm "
+                    "worker's peak memory after 5 and 50 runs. Writes DIR/bench.{json,md}.")
     bench.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR",
                        help="where bench.json and bench.md go (default: reports/)")
     bench.add_argument("--repeat", type=whole_number(1), default=3, metavar="N",
-                       help="runs of the default compare, with warm workers and with a process "
-                            "per run; the median is reported with min and max (default: 3)")
+                       help="runs of the default compare, warm and a process per run (default: 3)")
     bench.add_argument("--engine-repeat", type=whole_number(1), default=5, metavar="N",
-                       help="rounds of each engine against its bare loop, run back to back; "
-                            "the ratio is the median of the rounds' ratios (default: 5)")
+                       help="rounds of each engine and its bare loop, back to back (default: 5)")
     bench.add_argument("--engine", nargs="+", action="extend", metavar="NAME",
                        help="engines to measure (default: every installed engine)")
     bench.add_argument("--quick", action="store_true",
-                       help="a tiny run that only checks the bench works (one repeat and one "
-                            "round, short)")
+                       help="a tiny run that only checks the bench works (one of each, short)")
     bench.set_defaults(handler=cmd_bench)
 
     listing = commands.add_parser("list", help="list the cases and engines, and which are "
@@ -280,8 +276,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         get_engine(name)
     out = options.output_folder(args.out)
     with options.locked(out):
-        run_bench(out, quick=args.quick, repeat=args.repeat, engine_repeat=args.engine_repeat,
-                  engines=engines,
+        run_bench(out, args.quick, args.repeat, args.engine_repeat, engines,
                   log=lambda text: print(f"bench: {text}", file=sys.stderr, flush=True))
     print((out / "bench.md").read_text())
     print(f"written: {out / 'bench.json'} and {out / 'bench.md'}")
