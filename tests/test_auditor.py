@@ -14,7 +14,7 @@ from adapters.registry import ENGINES
 from cases import load_case
 from harness.compare import run_compare
 from harness.contract import make_request
-from harness.judge.auditor import audit, cited
+from harness.judge.auditor import Explanation, audit, cited, optional
 from harness.judge.explain import citation_warnings
 from harness.judge.matrix import Entry
 from harness.judge.noise import NoiseFloors
@@ -111,6 +111,25 @@ def test_an_expected_failure_may_cite_a_convention_and_is_checked() -> None:
     entry = Entry(case, "keras-jax", "float32", comparison, None)
     (warning,) = citation_warnings([entry])
     assert "cites bce-log-clamp, but the convention auditor finds no convention" in warning
+
+
+def test_a_cited_convention_marked_optional_may_be_found_or_not() -> None:
+    reason = "convention: adam-epsilon-hat, cce-clip? (Keras clips the probabilities)"
+    assert cited(reason) == (C.ADAM_EPSILON_HAT,) and optional(reason) == (C.CCE_CLIP,)
+    case = load_case("digits-adam")
+    comparison = Comparison(case.name, "keras-torch", "float32", Outcome.FAIL,
+                            expected_failure=reason)
+    entry = Entry(case, "keras-torch", "float32", comparison, None)
+
+    def found(*conventions: Convention) -> list[str]:
+        comparison.explanation = Explanation(conventions, comparison, tried=1)
+        return citation_warnings([entry])
+
+    assert found(C.ADAM_EPSILON_HAT) == [] and found(C.ADAM_EPSILON_HAT, C.CCE_CLIP) == []
+    (missing,) = found(C.CCE_CLIP)  # the required one is not optional
+    assert "cites adam-epsilon-hat, cce-clip?, but the convention auditor finds cce-clip" in missing
+    (extra,) = found(C.ADAM_EPSILON_HAT, C.BCE_CLIP)
+    assert "finds adam-epsilon-hat, bce-clip" in extra
 
 
 @pytest.mark.frameworks

@@ -95,9 +95,23 @@ def _unknown(conventions: tuple[Convention, ...], engine: str) -> int:
     return sum(engine not in CONVENTIONS[c].engines for c in conventions)
 
 
-def cited(reason: str | None) -> tuple[Convention, ...]:
-    """The conventions an expected-failure reason names (e.g. 'convention: bce-clip')."""
+def _words(reason: str | None) -> list[str]:
     if not reason:
-        return ()
-    words = reason.replace(",", " ").replace(";", " ").replace("(", " ").replace(")", " ")
-    return tuple(c for c in Convention if c.value in words.split())
+        return []
+    return reason.replace(",", " ").replace(";", " ").replace("(", " ").replace(")", " ").split()
+
+
+def cited(reason: str | None) -> tuple[Convention, ...]:
+    """The conventions an expected-failure reason names (e.g. 'convention: bce-clip'); one
+    written with a trailing '?' is optional (`optional`), not among these."""
+    words = _words(reason)
+    return tuple(c for c in Convention if c.value in words)
+
+
+def optional(reason: str | None) -> tuple[Convention, ...]:
+    """The conventions a reason names as optional ('convention: adam-epsilon-hat, cce-clip?'):
+    the auditor may find them or not. For a convention whose effect on the run sits at the
+    tolerance, so that whether the run needs it depends on how the CPU's float32 kernels round
+    (digits-adam on keras-torch in float32: cce-clip on an AVX2 machine, not on an AVX-512 one)."""
+    words = _words(reason)
+    return tuple(c for c in Convention if f"{c.value}?" in words)
