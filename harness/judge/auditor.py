@@ -112,6 +112,7 @@ def optional(reason: str | None) -> tuple[Convention, ...]:
     """The conventions a reason names as optional ('convention: adam-epsilon-hat, cce-clip?'):
     the auditor may find them or not. For a convention whose effect on the run sits at the
     tolerance, so that whether the run needs it depends on how the CPU's float32 kernels round
-    (digits-adam on keras-torch in float32: cce-clip on an AVX2 machine, not on an AVX-512 one)."""
+    (digits-adam on keras-torch in float32 needed cce-clip on the earlier sessions' machine, not
+    on the AVX-512 one of 2026-11-24)."""
     words = _words(reason)
     return tuple(c for c in Convention if f"{c.value}?" in words)
