@@ -111,8 +111,7 @@ class StepRecorder(LossCollector):
     (after the first step: `fit` builds it), it names the variables to copy
     (adapters.optimizers_keras.state_variables)."""
 
-    def __init__(self, metric: TrackedStepLosses, case: Case, dtype: str,
-                 per_epoch: int,
+    def __init__(self, metric: TrackedStepLosses, case: Case, dtype: str, per_epoch: int,
                  variables: dict[str, Any],
                  optimizer_state: Callable[[], StateVariables] | None = None) -> None:
         super().__init__(metric, case, dtype, per_epoch)

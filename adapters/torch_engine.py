@@ -146,8 +146,7 @@ def train(request: RunRequest) -> Trace:
             step += 1
     elapsed = time.perf_counter() - started
 
-    losses = step_losses
-    epoch_losses = epoch_means(losses, case)
+    epoch_losses = epoch_means(step_losses, case)
 
     def canonical(tensor: torch.Tensor, transposed: bool) -> np.ndarray:
         return np.ascontiguousarray(tensor.detach().numpy().T if transposed else
@@ -155,7 +154,7 @@ def train(request: RunRequest) -> Trace:
 
     return Trace(
         epoch_losses=epoch_losses,
-        step_losses=losses,
+        step_losses=step_losses,
         final_params={n: canonical(p, t) for n, (p, t) in named.items()},
         step_params={n: a.numpy() for n, a in step_params.items()} if record else None,
         step_grads={n: a.numpy() for n, a in step_grads.items()} if record else None,

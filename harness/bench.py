@@ -59,7 +59,7 @@ def measure(engines: list[str], case: Case, dtype: str, repeat: int) -> list[dic
     engine and its baseline are timed side by side, so a machine that slows down for a minute
     slows both, and the round's ratio cancels it (`paired_ratio`)."""
     startup: dict[str, list[float]] = {e: [] for e in engines}
-    speed: dict[str, list[float | None]] = {e: [] for e in engines}
+    speed: dict[str, list[float]] = {e: [] for e in engines}
     message: dict[str, str] = {}
     for round_ in range(repeat):
         for engine in engines if round_ % 2 == 0 else engines[::-1]:

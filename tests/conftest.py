@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -29,9 +28,9 @@ def run_cli(*args: str, timeout: float = 600, env: dict[str, str] | None = None
                           capture_output=True, text=True, timeout=timeout)
 
 
-def avx2_kernels_env() -> dict[str, str]:
-    """This environment, with NumPy and OpenBLAS held to their AVX2 kernels on a CPU that also
-    has AVX-512; read when the libraries load, so for a fresh process.
+def avx2_kernels() -> dict[str, str]:
+    """Environment settings that hold NumPy and OpenBLAS to their AVX2 kernels on a CPU that also
+    has AVX-512 (none elsewhere); read when the libraries load, so for a fresh process.
 
     Seed 002's printed figures come from AVX2 kernels: on an AVX-512 CPU (this project's machine
     on 2026-11-24), NumPy's X86_V4 loops (exp, log) and OpenBLAS's SkylakeX dot kernels round
@@ -40,12 +39,11 @@ def avx2_kernels_env() -> dict[str, str]:
     as they do on an AVX2 machine without them."""
     from numpy._core._multiarray_umath import __cpu_features__ as features
 
-    env = dict(os.environ)
     avx512 = [name for name in ("X86_V4", "AVX512_ICL", "AVX512_SPR") if features.get(name)]
-    if avx512:
-        env["NPY_DISABLE_CPU_FEATURES"] = " ".join(avx512)  # only features this CPU has
-        env["OPENBLAS_CORETYPE"] = "Haswell"  # AVX2 kernels; an AVX-512 CPU has AVX2
-    return env
+    if not avx512:
+        return {}
+    return {"NPY_DISABLE_CPU_FEATURES": " ".join(avx512),  # only features this CPU has
+            "OPENBLAS_CORETYPE": "Haswell"}  # AVX2 kernels; an AVX-512 CPU has AVX2
 
 
 @pytest.fixture

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from tests.conftest import avx2_kernels_env, run_cli
+import os
+
+from tests.conftest import avx2_kernels, run_cli
 
 
 def test_run_prints_losses_and_final_parameters():
-    # the seed's own figure, to the bit with the kernels it was printed from (avx2_kernels_env)
+    # the seed's own figure, to the bit with the kernels it was printed from (avx2_kernels)
     done = run_cli("run", "--case", "regression", "--engine", "seed-notebook",
-                   env=avx2_kernels_env())
+                   env=os.environ | avx2_kernels())
     assert done.returncode == 0, done.stderr
     assert "1.3407132589299962" in done.stdout
     assert "W1" in done.stdout and "b2" in done.stdout

@@ -1,19 +1,19 @@
 """The seed-notebook engine reproduces every figure seed 002 printed, to the last printed digit
-(with the NumPy and OpenBLAS kernels it printed from: tests.conftest.avx2_kernels_env)."""
+(with the NumPy and OpenBLAS kernels it printed from: tests.conftest.avx2_kernels)."""
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 
 import numpy as np
+import pytest
 
 from adapters import seed_notebook
 from cases import layout, load_case
 from harness.contract import Trace, make_request
-from tests.conftest import ROOT, avx2_kernels_env
+from harness.outcome import RunStatus
+from harness.run.runner import Job, run_engine
+from tests.conftest import avx2_kernels
 
 
 def _as_printed(params: dict[str, np.ndarray]) -> str:
@@ -28,23 +28,23 @@ def _seed_text(text: str) -> str:
     return re.sub(r"(\d)0+e", r"\1e", " ".join(text.split()))
 
 
-def _trained_as_the_seed_was(case: str) -> Trace:
-    """The engine's run of `case` in a fresh process with the kernels the seed printed from
-    (tests.conftest.avx2_kernels_env); floats cross as their repr, exactly."""
-    script = ("import json, sys; from adapters import seed_notebook; from cases import load_case;"
-              " from harness.contract import make_request;"
-              " t = seed_notebook.train(make_request(load_case(sys.argv[1]), 'float64'));"
-              " print(json.dumps({'losses': t.epoch_losses.tolist(),"
-              " 'params': {k: v.tolist() for k, v in t.final_params.items()}}))")
-    done = subprocess.run([sys.executable, "-c", script, case], cwd=ROOT, env=avx2_kernels_env(),
-                          capture_output=True, text=True, timeout=120, check=True)
-    ran = json.loads(done.stdout)
-    return Trace(epoch_losses=np.array(ran["losses"]), step_losses=np.empty(0),
-                 final_params={k: np.array(v) for k, v in ran["params"].items()}, meta={})
+@pytest.fixture
+def trained_as_the_seed_was(monkeypatch: pytest.MonkeyPatch):
+    """The engine's run of a case in its own worker process, started with the kernels the seed
+    printed from (tests.conftest.avx2_kernels)."""
+    for name, value in avx2_kernels().items():
+        monkeypatch.setenv(name, value)
+
+    def train(case: str) -> Trace:
+        result = run_engine(Job("seed-notebook", load_case(case), "float64"))
+        assert result.status == RunStatus.OK, result.message
+        return result.trace
+
+    return train
 
 
-def test_regression_reproduces_the_seed_figures():
-    trace = _trained_as_the_seed_was("regression")
+def test_regression_reproduces_the_seed_figures(trained_as_the_seed_was):
+    trace = trained_as_the_seed_was("regression")
     printed = ["25.321744156025517", "18.320004165722047", "9.473661050729628",
                "3.2520938634031613", "1.3407132589299962"]
     assert [repr(float(v)) for v in trace.epoch_losses] == printed
@@ -55,8 +55,8 @@ def test_regression_reproduces_the_seed_figures():
                [0.48302736]]), 'b2': array([[0.48646246]])}""")
 
 
-def test_classification_reproduces_the_seed_figures():
-    trace = _trained_as_the_seed_was("classification")
+def test_classification_reproduces_the_seed_figures(trained_as_the_seed_was):
+    trace = trained_as_the_seed_was("classification")
     printed = {1: "0.7103199085929446", 2: "0.6991702892802629", 10: "0.6991514545559935",
                50: "0.6990582228463785"}
     assert {e: repr(float(trace.epoch_losses[e - 1])) for e in printed} == printed
